@@ -1,0 +1,45 @@
+"""
+### SB-8-7 เฝ้าระวังกำหนดเวลาแต่ละขั้นตอน — step deadline watch
+
+Every 15 minutes, reads the open SB-8-7 requests through Airflow's REST API and, on the official
+working-day calendar (Asia/Bangkok office hours, Thai public and government holidays, the IT
+Centre's extra days off), sends for each open step, once each:
+
+- a **warning** to the step's assignees at 75 % of its limit,
+- an **alert** to the IT Centre when the limit is reached,
+- an **escalation** to the IT Centre Director one working day later.
+
+Every notice is recorded in the project's database (`sb87_step_events`) before it is sent, so a
+restarted or overlapping watch sends nothing twice. Limits: `step_limits_working_days` in the
+organisation file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, task
+
+with DAG(
+    dag_id="sb87_step_deadline_watch",
+    dag_display_name="SB-8-7 เฝ้าระวังกำหนดเวลาแต่ละขั้นตอน",
+    description="แจ้งเตือนเมื่อขั้นตอนใกล้ครบหรือเกินกำหนดวันทำการ",
+    doc_md=__doc__,
+    schedule=timedelta(minutes=15),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["SB-8-7", "deadline"],
+):
+
+    @task(task_display_name="ตรวจกำหนดเวลาของคำขอที่ยังเปิดอยู่", retries=2, retry_delay=timedelta(minutes=1))
+    def check_open_requests() -> list[dict]:
+        """
+        Sends the warnings, alerts and escalations that are due now, each once (recorded first in
+        the project's database), and returns what it sent. Safe to retry.
+        """
+        from sb87.deadlines import watch
+
+        return watch("sb87_server_backup_service")
+
+    check_open_requests()

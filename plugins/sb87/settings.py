@@ -1,0 +1,124 @@
+"""Deployment settings: the organisation file (`config/sb87.json`) and `SB87_*` environment variables.
+
+Everything here is cheap to read (a small JSON file and the environment), so DAG files may
+call it at parse time. Secrets are never read here: they live in Airflow connections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = PROJECT_ROOT / "include" / "templates"
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "sb87.json"
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    email: str
+    roles: tuple[str, ...]
+    sub_units: tuple[str, ...] = ()  # the IT Centre divisions a staff member works in
+
+    def as_hitl_user(self) -> dict[str, str]:
+        """The `{"id", "name"}` form that human-in-the-loop operators take as `assigned_users`."""
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Organisation:
+    raw: dict
+
+    @property
+    def people(self) -> list[Person]:
+        return [
+            Person(u["id"], u["name"], u["email"], tuple(u.get("roles", ())), tuple(u.get("sub_units", ())))
+            for u in self.raw["users"]
+        ]
+
+    def with_role(self, role: str) -> list[Person]:
+        return [p for p in self.people if role in p.roles]
+
+    def person(self, user_id: str) -> Person:
+        for p in self.people:
+            if p.id == user_id:
+                return p
+        raise KeyError(f"user {user_id!r} is not in the roster")
+
+    @property
+    def sub_unit_codes(self) -> list[str]:
+        return [s["code"] for s in self.raw["sub_units"]]
+
+    def sub_unit_name(self, code: str) -> str:
+        return next((s["name"] for s in self.raw["sub_units"] if s["code"] == code), code)
+
+    def default_sub_units(self, services: list[str]) -> list[str]:
+        """Sub-units that take the work by default for the requested services, in roster order."""
+        wanted = {code for service in services for code in self.raw["sub_units_by_service"].get(service, [])}
+        return [code for code in self.sub_unit_codes if code in wanted]
+
+    def __getitem__(self, key: str) -> str:
+        return self.raw["organisation"][key]
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> Organisation:
+    return Organisation(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def organisation() -> Organisation:
+    """The organisation file named by `SB87_CONFIG` (default `config/sb87.json`)."""
+    return _load(os.environ.get("SB87_CONFIG", str(DEFAULT_CONFIG_FILE)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Operational settings; each field's environment variable is `SB87_<FIELD>` in upper case."""
+
+    backup_conn_id: str = "sb87_backup_host"
+    smtp_conn_id: str = "smtp_default"
+    backend: str = "restic"
+    backup_pool: str = "sb87_backup_host"
+    repo_root: str = "/srv/sb87/restic"
+    restic_password_file: str = "/etc/sb87/restic-password"  # noqa: S105 - where the secret lives, not the secret
+    scratch_root: str = "/var/tmp/sb87"  # noqa: S108 - on the backup host; scripts make per-run folders, umask 077
+    drop_dir: str = "/srv/sb87/restore-files"
+    documents_dir: str = str(PROJECT_ROOT / "documents")  # generated PDFs, one folder per request
+    cron_dir: str = "/etc/cron.d"  # where a policy installs its scheduled backup on the backup host
+    inventory_file: str = str(PROJECT_ROOT / "config" / "inventory.json")
+    archive_format: str = "tar.gz"  # or "zip"
+    min_backend_version: str = "0.14.0"
+    free_space_margin: float = 1.5  # storage must hold the declared size times this
+    client_probe_port: int = 22  # a TCP port that answers on every deposited server (SSH)
+    readiness_poke_seconds: int = 300
+    readiness_timeout_hours: int = 72
+    ssh_cmd_timeout: int = 6 * 3600
+    ssh_retry_delay_seconds: int = 60
+    decision_timeout_hours: int = 0  # 0: wait for the director as long as it takes
+    # Each open request is a running DAG run that waits days for people; Airflow's default of 16
+    # active runs per DAG would queue the 17th request behind them.
+    max_open_requests: int = 1000
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        values = {}
+        for name, field in cls.__dataclass_fields__.items():
+            raw = os.environ.get(f"SB87_{name.upper()}")
+            if raw is not None:
+                values[name] = {"int": int, "float": float}.get(field.type, str)(raw)
+        return cls(**values)
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def registered_servers() -> dict[str, dict]:
+    """The inventory of deposited servers (`SB87_INVENTORY_FILE`), by host name."""
+    raw = json.loads(Path(settings().inventory_file).read_text(encoding="utf-8"))
+    return {entry["hostname"].lower(): entry for entry in raw["servers"]}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need on a fresh machine (Python 3.11, apt, root):
+# the system tools the embedded stack runs (sshd, restic, Thai fonts, poppler) and the virtualenv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(openssh-server openssh-client restic fonts-tlwg-laksaman poppler-utils)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip >/dev/null
+.venv/bin/python -m pip install -q --disable-pip-version-check uv==0.13.9
+.venv/bin/uv pip install -q -p .venv/bin/python -r requirements-dev.txt
+echo "setup: ready ($(.venv/bin/airflow version 2>/dev/null || echo airflow?))"

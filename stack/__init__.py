@@ -1,0 +1,8 @@
+"""The SB-8-7 embedded default stack (see stack/core.py); `python -m stack up` runs it."""
+
+from stack.core import Stack, default_home
+from stack.ports import free_ports
+from stack.procs import StackError
+from stack.smtp_sink import read_mail
+
+__all__ = ["Stack", "StackError", "default_home", "free_ports", "read_mail"]

@@ -1,0 +1,153 @@
+"""Airflow's side of the stack: configuration (as environment variables), secrets, components.
+
+All configuration goes through `AIRFLOW__SECTION__KEY` variables rather than airflow.cfg so
+that one dict (`Stack.env`) is the whole truth for every process and every CLI call.
+Option names are taken from airflow/config_templates/config.yml of Airflow 3.3.2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+#: component name -> command line after `airflow`. Log serving is skipped: on one machine the
+#: api-server reads task logs from the local folder, and `serve_logs` would bind all interfaces.
+COMPONENTS: dict[str, list[str]] = {
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+    "api-server": ["api-server", "--host", "127.0.0.1", "--port", "{api}"],
+}
+
+#: what /api/v2/monitor/health must report healthy
+HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+SQLITE_TUNING_MODULE = "sb87_sqlite_tuning"
+#: the account the pipeline's own REST calls (run notes) use, through the `sb87_airflow_api` connection
+SERVICE_USER = "sb87_service"
+
+
+def seed_passwords(path: Path, usernames: list[str]) -> dict[str, str]:
+    """Give every user a random password before the api-server starts.
+
+    SimpleAuthManager keeps passwords it finds in its file and prints the ones it generates into
+    its log; seeding them keeps passwords out of logs and lets the service account's password go
+    into a connection before any process starts. The file is mode 600.
+    """
+    passwords = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    missing = [u for u in usernames if u not in passwords]
+    if missing or not path.exists():
+        passwords.update({u: secrets.token_urlsafe(16) for u in missing})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(passwords, fh)
+    return passwords
+
+
+def load_or_create_secrets(path: Path) -> dict[str, str]:
+    """Fernet key, JWT secret and API secret key: made once per home, shared by all processes.
+
+    Every component must agree on these (tokens minted by the api-server are checked by the
+    execution API, connections are encrypted with the Fernet key), so they persist in a
+    mode-600 file rather than being regenerated per process as `airflow standalone` would.
+    """
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    from cryptography.fernet import Fernet
+
+    values = {
+        "fernet_key": Fernet.generate_key().decode(),
+        "jwt_secret": secrets.token_urlsafe(48),
+        "api_secret_key": secrets.token_urlsafe(48),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(values, fh)
+    return values
+
+
+def write_sqlite_tuning(airflow_home: Path) -> None:
+    """Connect args for the SQLite variant; `$AIRFLOW_HOME/config` is on sys.path before the ORM starts.
+
+    `sql_alchemy_connect_args` is an import path to a dict, not a literal. WAL mode is already
+    switched on by Airflow itself for SQLite (airflow/utils/orm_event_handlers.py).
+    """
+    cfg = airflow_home / "config"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / f"{SQLITE_TUNING_MODULE}.py").write_text(
+        '"""Written by stack/airflow_procs.py: 60 s busy timeout for the SQLite metadata database."""\n'
+        "CONNECT_ARGS = {'timeout': 60, 'check_same_thread': False}\n"
+        "ASYNC_CONNECT_ARGS = {'timeout': 60}\n",
+        encoding="utf-8",
+    )
+
+
+def simple_auth_users(user_ids: list[str]) -> str:
+    """`[core] simple_auth_manager_users`: admin plus every roster person with the `user` role."""
+    for uid in user_ids:
+        if any(c in uid for c in ":,| ") or not uid:
+            raise ValueError(f"user id {uid!r} cannot be used with SimpleAuthManager")
+    people = [f"{uid}:user" for uid in user_ids if uid not in ("admin", SERVICE_USER)]
+    return ",".join(["admin:admin", f"{SERVICE_USER}:op", *people])
+
+
+def airflow_config_env(
+    *,
+    airflow_home: Path,
+    dags_folder: Path,
+    plugins_folder: Path,
+    ports: dict[str, int],
+    sql_alchemy_conn: str,
+    metadata_db: str,
+    users: str,
+    stack_secrets: dict[str, str],
+) -> dict[str, str]:
+    """The `AIRFLOW__*` variables shared by all components and CLI calls."""
+    api = f"http://127.0.0.1:{ports['api']}"
+    env = {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # Measured with bench/burst.py on 2 cores: 16 task processes starving one api-server worker made
+        # REST calls time out under a burst; 8 processes and 2 api-server workers kept it responsive.
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__API__WORKERS": "2",
+        "AIRFLOW__CORE__FERNET_KEY": stack_secrets["fernet_key"],
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
+            airflow_home / "simple_auth_manager_passwords.json.generated"
+        ),
+        "AIRFLOW__API__BASE_URL": api,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(ports["api"]),
+        "AIRFLOW__API__SECRET_KEY": stack_secrets["api_secret_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": stack_secrets["jwt_secret"],
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn,
+        # new DAG files show up within seconds instead of the default 5 minutes
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+        "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["worker_log"]),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["triggerer_log"]),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+    }
+    if metadata_db == "postgres":
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE"] = "5"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW"] = "10"
+    else:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = f"{SQLITE_TUNING_MODULE}.CONNECT_ARGS"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = (
+            f"{SQLITE_TUNING_MODULE}.ASYNC_CONNECT_ARGS"
+        )
+    return env

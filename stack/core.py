@@ -1,0 +1,413 @@
+"""`Stack`: the embedded default deployment on one machine, without Docker.
+
+PostgreSQL (or tuned SQLite) for metadata, Airflow 3.3 (scheduler, dag-processor, triggerer,
+api-server; LocalExecutor), an OpenSSH sshd playing the backup host with restic, and an SMTP
+sink keeping each e-mail as a file. Everything listens on 127.0.0.1 and lives under `home`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from email.utils import formataddr
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import psutil
+
+from stack.airflow_procs import (
+    COMPONENTS,
+    HEALTH_KEYS,
+    SERVICE_USER,
+    airflow_config_env,
+    load_or_create_secrets,
+    seed_passwords,
+    simple_auth_users,
+    write_sqlite_tuning,
+)
+from stack.client import ApiClient
+from stack.ports import LOOPBACK, port_in_use, resolve_ports, wait_for_port
+from stack.postgres import Postgres
+from stack.procs import StackError, descendants, log_tail, run_logged, spawn, terminate_groups
+from stack.sshd import Sshd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+DEFAULT_HOME = REPO_ROOT / ".stack"
+IT_CENTRE_SENDER = formataddr(("ศูนย์เทคโนโลยีสารสนเทศ", "itc@doh.example.go.th"))
+BACKUP_POOL = "sb87_backup_host"
+
+
+def default_home() -> Path:
+    """`$SB87_STACK_HOME`, else `<repo>/.stack` (git-ignored)."""
+    return Path(os.environ.get("SB87_STACK_HOME") or DEFAULT_HOME).resolve()
+
+
+def _roster_ids(config_path: str | None) -> list[str]:
+    """User ids from the organisation file, via the project's own loader."""
+    plugins = str(REPO_ROOT / "plugins")
+    if plugins not in sys.path:
+        sys.path.insert(0, plugins)
+    from sb87.settings import DEFAULT_CONFIG_FILE, Organisation
+
+    path = Path(config_path) if config_path else DEFAULT_CONFIG_FILE
+    return [p.id for p in Organisation(json.loads(path.read_text(encoding="utf-8"))).people]
+
+
+class Stack:
+    """Start, use and stop the whole embedded stack rooted at `home`.
+
+    `ports`: keys api, pg, ssh, smtp, worker_log, triggerer_log (else `SB87_*_PORT`, else defaults).
+    `extra_env`: added to every Airflow process (e.g. more `AIRFLOW_CONN_*`, `SB87_CONFIG`).
+    `dags_folder`: defaults to `<repo>/dags`; tests point it at a throwaway folder.
+    `metadata_db`: "postgres" (default) or "sqlite"; default from `SB87_METADATA_DB`.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        ports: dict[str, int] | None = None,
+        extra_env: dict[str, str] | None = None,
+        dags_folder: Path | None = None,
+        metadata_db: str | None = None,
+        health_timeout: float = 180.0,
+    ) -> None:
+        self.home = Path(home).resolve()
+        self.ports = resolve_ports(ports)
+        self.extra_env = dict(extra_env or {})
+        self.dags_folder = Path(dags_folder or REPO_ROOT / "dags").resolve()
+        self.plugins_folder = REPO_ROOT / "plugins"
+        db = metadata_db or self.extra_env.get("SB87_METADATA_DB") or os.environ.get("SB87_METADATA_DB")
+        self.metadata_db = (db or "postgres").lower()
+        if self.metadata_db not in ("postgres", "sqlite"):
+            raise ValueError(f"SB87_METADATA_DB must be postgres or sqlite, not {self.metadata_db!r}")
+        self.health_timeout = health_timeout
+        self.airflow_home = self.home / "airflow"
+        self.logs_dir = self.home / "logs"
+        self.mail_dir = self.home / "mail"
+        self.backup_dir = self.home / "backup"
+        self.sshd = Sshd(self.home / "sshd", self.ports["ssh"])
+        self.postgres = Postgres(self.home / "pgdata", self.ports["pg"], self.logs_dir / "postgres.log")
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._env: dict[str, str] | None = None
+        self._clients: dict[str, ApiClient] = {}
+        self._started = False
+
+    # ----------------------------------------------------------------- configuration
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports['api']}"
+
+    @property
+    def ssh_client_key(self) -> Path:
+        return self.sshd.client_key
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+    @property
+    def restic_password_file(self) -> Path:
+        return self.backup_dir / "restic-password"
+
+    def _prepare_files(self) -> None:
+        for d in (self.home, self.airflow_home, self.logs_dir, self.mail_dir,
+                  self.backup_dir / "repos", self.backup_dir / "scratch"):
+            d.mkdir(parents=True, exist_ok=True)
+        if not self.restic_password_file.exists():
+            fd = os.open(self.restic_password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32))
+        self.sshd.prepare()
+        if self.metadata_db == "sqlite":
+            write_sqlite_tuning(self.airflow_home)
+
+    def own_env(self) -> dict[str, str]:
+        """Only the variables the stack sets (what `python -m stack env` prints)."""
+        self._prepare_dirs_for_env()
+        config_path = self.extra_env.get("SB87_CONFIG") or os.environ.get("SB87_CONFIG")
+        if self.metadata_db == "postgres":
+            conn = self.postgres.url("airflow")
+        else:
+            conn = f"sqlite:///{self.airflow_home / 'airflow.db'}"
+        env = airflow_config_env(
+            airflow_home=self.airflow_home,
+            dags_folder=self.dags_folder,
+            plugins_folder=self.plugins_folder,
+            ports=self.ports,
+            sql_alchemy_conn=conn,
+            metadata_db=self.metadata_db,
+            users=simple_auth_users(_roster_ids(config_path)),
+            stack_secrets=load_or_create_secrets(self.home / "secrets.json"),
+        )
+        env["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+        users = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+        passwords = seed_passwords(self.passwords_file, [u.split(":")[0] for u in users.split(",")])
+        env["AIRFLOW_CONN_SB87_AIRFLOW_API"] = json.dumps({
+            "conn_type": "http", "host": LOOPBACK, "port": self.ports["api"], "schema": "http",
+            "login": SERVICE_USER, "password": passwords[SERVICE_USER],
+        })
+        env["AIRFLOW_CONN_SB87_BACKUP_HOST"] = self.sshd.connection_json()
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps({
+            "conn_type": "smtp",
+            "host": LOOPBACK,
+            "port": self.ports["smtp"],
+            "extra": {"disable_tls": True, "disable_ssl": True, "from_email": IT_CENTRE_SENDER,
+                      "timeout": 10, "retry_limit": 1},
+        })
+        env["SB87_REPO_ROOT"] = str(self.backup_dir / "repos")
+        env["SB87_SCRATCH_ROOT"] = str(self.backup_dir / "scratch")
+        env["SB87_DROP_DIR"] = str(self.backup_dir / "restore-files")
+        env["SB87_CRON_DIR"] = str(self.backup_dir / "cron.d")
+        # The deposited servers of the demo live on this machine; its sshd is what answers for them.
+        env["SB87_CLIENT_PROBE_PORT"] = str(self.ports["ssh"])
+        env["SB87_RESTIC_PASSWORD_FILE"] = str(self.restic_password_file)
+        env["SB87_METADATA_DB"] = self.metadata_db
+        env["SB87_STACK_HOME"] = str(self.home)
+        env["SB87_DOCUMENTS_DIR"] = str(self.home / "documents")
+        # The project's own database (register, deadline events): connection `sb87_db`.
+        if self.metadata_db == "postgres":
+            project_db = {"conn_type": "postgres", "host": LOOPBACK, "port": self.ports["pg"],
+                          "login": "postgres", "schema": "sb87"}
+        else:
+            project_db = {"conn_type": "sqlite", "host": str(self.home / "sb87.db")}
+        env["AIRFLOW_CONN_SB87_DB"] = json.dumps(project_db)
+        if config_path:
+            env["SB87_CONFIG"] = config_path
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Full environment for any `airflow` command against this stack (os.environ + the stack's)."""
+        if self._env is None:
+            base = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+            self._env = base | self.own_env()
+        return dict(self._env)
+
+    def _prepare_dirs_for_env(self) -> None:
+        # own_env needs the SSH keys (host key, client key path) and the secrets file
+        if not self.sshd.host_key.exists():
+            self.sshd.root.mkdir(parents=True, exist_ok=True)
+            self.sshd.prepare()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> Stack:
+        """Bring everything up and wait until the API reports all components healthy.
+
+        Raises StackError naming the component and quoting its log tail when one fails.
+        Calling it on a running stack does nothing.
+        """
+        if self._started and all(p.poll() is None for p in self.processes.values()):
+            return self
+        t0 = time.monotonic()
+        self._check_ports()
+        self._prepare_files()
+        self._env = None  # extra_env may have changed since `.env` was last read
+        env = self.env
+        try:
+            self._start_side_services(env)
+            if self.metadata_db == "postgres":
+                self.postgres.start()
+            airflow = str(VENV_BIN / "airflow")
+            run_logged([airflow, "db", "migrate"], self.logs_dir / "db-migrate.log", env, 600,
+                       "airflow db migrate")
+            # the pool is created while the components boot (each airflow CLI call costs seconds)
+            pool = spawn(
+                "pools set",
+                [airflow, "pools", "set", BACKUP_POOL, "2", "SB-8-7: SSH jobs on the backup host"],
+                self.logs_dir / "pools.log", env,
+            )
+            # The api-server first: tasks report through its execution API, and a task the scheduler
+            # hands out before the API listens fails at once (seen with the watch DAG's first run).
+            for name in sorted(COMPONENTS, key=lambda n: n != "api-server"):
+                argv = [airflow, *(a.format(**self.ports) for a in COMPONENTS[name])]
+                self.processes[name] = spawn(name, argv, self.logs_dir / f"{name}.log", env, cwd=self.home)
+                if name == "api-server" and not wait_for_port(self.ports["api"], 120):
+                    raise StackError(f"api-server is not listening:\n{log_tail(self.logs_dir / 'api-server.log')}")
+            if pool.wait(timeout=300) != 0:
+                raise StackError(f"airflow pools set failed:\n{log_tail(self.logs_dir / 'pools.log')}")
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        self.start_seconds = time.monotonic() - t0
+        return self
+
+    def _check_ports(self) -> None:
+        busy = {k: p for k, p in self.ports.items() if port_in_use(p)}
+        if busy:
+            raise StackError(f"ports already in use on {LOOPBACK}: {busy} (set SB87_*_PORT or pass ports=)")
+
+    def _start_side_services(self, env: dict[str, str]) -> None:
+        self.processes["sshd"] = spawn("sshd", self.sshd.argv(), self.logs_dir / "sshd.log", env)
+        self.processes["smtp-sink"] = spawn(
+            "smtp-sink",
+            [sys.executable, "-m", "stack.smtp_sink", "--port", str(self.ports["smtp"]), "--dir",
+             str(self.mail_dir)],
+            self.logs_dir / "smtp-sink.log",
+            env | {"PYTHONPATH": str(REPO_ROOT)},
+        )
+        for name, key in (("sshd", "ssh"), ("smtp-sink", "smtp")):
+            if not wait_for_port(self.ports[key], 20):
+                raise StackError(
+                    f"{name} is not listening on {LOOPBACK}:{self.ports[key]}; last lines of its log:\n"
+                    f"{log_tail(self.logs_dir / f'{name}.log')}"
+                )
+
+    def restart_sshd(self) -> None:
+        """Kill the backup host's sshd with every session it serves, then start it again.
+
+        For failure tests: what a network cut or a rebooted backup host does to a running SSH step.
+        """
+        proc = self.processes.pop("sshd")
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.kill()
+        proc.kill()
+        proc.wait(10)
+        self.processes["sshd"] = spawn("sshd", self.sshd.argv(), self.logs_dir / "sshd.log", self.env)
+        if not wait_for_port(self.ports["ssh"], 20):
+            raise StackError(f"sshd did not come back:\n{log_tail(self.logs_dir / 'sshd.log')}")
+
+    def health(self) -> dict[str, Any] | None:
+        """GET /api/v2/monitor/health (no login needed), or None while the API is down."""
+        try:
+            resp = httpx.get(f"{self.api_url}/api/v2/monitor/health", timeout=5)
+        except httpx.HTTPError:
+            return None
+        return resp.json() if resp.status_code == 200 else None
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.health_timeout
+        last: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise StackError(
+                        f"{name} exited with {proc.returncode} during start-up; last lines of "
+                        f"{self.logs_dir / (name + '.log')}:\n{log_tail(self.logs_dir / f'{name}.log')}"
+                    )
+            last = self.health()
+            if last and all((last.get(k) or {}).get("status") == "healthy" for k in HEALTH_KEYS):
+                if self.passwords_file.exists():
+                    return
+            time.sleep(0.5)
+        unhealthy = [k for k in HEALTH_KEYS if not last or (last.get(k) or {}).get("status") != "healthy"]
+        tails = "\n".join(
+            f"--- {k}:\n{log_tail(self.logs_dir / (k.replace('_', '-') + '.log'), 20)}"
+            for k in unhealthy if k != "metadatabase"
+        ) or log_tail(self.logs_dir / "api-server.log")
+        raise StackError(
+            f"stack not healthy after {self.health_timeout:.0f}s: {json.dumps(last)}\n{tails}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM every component's process group, SIGKILL leftovers, then stop PostgreSQL."""
+        order = ["api-server", "scheduler", "triggerer", "dag-processor", "smtp-sink", "sshd"]
+        procs = [self.processes[n] for n in order if n in self.processes]
+        procs += [p for n, p in self.processes.items() if n not in order]
+        terminate_groups(procs)
+        self.processes.clear()
+        if self.metadata_db == "postgres":
+            self.postgres.stop()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self._started = False
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- using it
+
+    def password(self, user_id: str) -> str:
+        """The generated SimpleAuthManager password of a user (written by the api-server at start)."""
+        return json.loads(self.passwords_file.read_text(encoding="utf-8"))[user_id]
+
+    def users(self) -> list[str]:
+        """User ids configured in SimpleAuthManager (admin first, then the roster)."""
+        users = self.own_env()["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+        return [u.split(":")[0] for u in users.split(",")]
+
+    def client(self, user_id: str = "admin") -> ApiClient:
+        """A REST client logged in as `user_id` (one per user, token cached)."""
+        if user_id not in self._clients:
+            self._clients[user_id] = ApiClient(self.api_url, user_id, self.password(user_id))
+        return self._clients[user_id]
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until the dag-processor has parsed `dag_id` without import errors; return the DAG."""
+        api = self.client("admin")
+        deadline = time.monotonic() + timeout
+        status, body = 0, None
+        while time.monotonic() < deadline:
+            status, body = api.get(f"dags/{dag_id}")
+            if status == 200 and not body.get("has_import_errors"):
+                return body
+            time.sleep(0.5)
+        _, errors = api.get("importErrors")
+        raise TimeoutError(f"DAG {dag_id!r} not ready after {timeout}s (last: {status} {body}); "
+                           f"import errors: {errors}")
+
+    def _pids(self) -> set[int]:
+        roots = [p.pid for p in self.processes.values() if p.poll() is None]
+        if self.metadata_db == "postgres" and (pm := self.postgres.postmaster_pid()):
+            roots.append(pm)
+        return descendants(roots)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every stack process and their children (PostgreSQL included)."""
+        total = 0
+        for pid in self._pids():
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def pss_bytes(self) -> int:
+        """Proportional memory (shared pages counted once) of the same processes.
+
+        LocalExecutor forks `parallelism` idle workers at start; their RSS sums to gigabytes
+        although they share nearly all pages, so PSS is the honest figure for a benchmark.
+        """
+        total = 0
+        for pid in self._pids():
+            try:
+                total += psutil.Process(pid).memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return total
+
+    def pids(self) -> set[int]:
+        """Every live process of the stack now (components, their children, PostgreSQL)."""
+        return self._pids()
+
+    def describe(self) -> str:
+        """Human summary without secrets: addresses, users, where the passwords are."""
+        return "\n".join([
+            f"Airflow UI/API : {self.api_url}   (users: {', '.join(self.users())})",
+            f"passwords file : {self.passwords_file}",
+            f"metadata DB    : {self.metadata_db}"
+            + (f" on {LOOPBACK}:{self.ports['pg']}" if self.metadata_db == "postgres" else ""),
+            f"backup host    : ssh -p {self.ports['ssh']} -i {self.ssh_client_key} "
+            f"{getpass.getuser()}@{LOOPBACK}",
+            f"SMTP sink      : {LOOPBACK}:{self.ports['smtp']} -> {self.mail_dir}/*.eml",
+            f"logs           : {self.logs_dir}",
+        ])

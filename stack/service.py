@@ -1,0 +1,172 @@
+"""Driving SB-8-7 requests through Airflow's public REST API, as staff and directors do.
+
+Shared by the demo, the end-to-end tests and the benchmarks so that all three exercise the same
+path a real client (an e-Saraban integration, a script, the UI) takes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+from urllib.parse import quote
+
+from stack.client import ApiClient
+
+DAG_ID = "sb87_server_backup_service"
+DECISION_TASK = "director_decision"
+FINISHED = {"success", "failed"}
+FAILED = {"failed", "upstream_failed"}
+# How long a script waits between a decision opening and answering it (see wait_for_decision). The
+# scheduler took up to 6 s to process the parking worker's exit on a loaded CI machine.
+SETTLE_SECONDS = float(os.environ.get("SB87_SETTLE_SECONDS", "8"))
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def trigger(client: ApiClient, conf: dict[str, Any], dag_id: str = DAG_ID) -> tuple[int, Any]:
+    """`POST .../dagRuns`; `logical_date` must be present (null for a manual request)."""
+    return client.post(f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+
+
+def _run_path(run_id: str, dag_id: str = DAG_ID) -> str:
+    return f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
+
+
+def run_state(client: ApiClient, run_id: str, dag_id: str = DAG_ID) -> str:
+    status, body = client.get(_run_path(run_id, dag_id))
+    if status != 200:
+        raise RuntimeError(f"GET dag run {run_id}: HTTP {status} {body}")
+    return body["state"]
+
+
+def task_states(client: ApiClient, run_id: str, dag_id: str = DAG_ID) -> dict[str, str | None]:
+    status, body = client.get(f"{_run_path(run_id, dag_id)}/taskInstances", limit=100)
+    if status != 200:
+        raise RuntimeError(f"GET task instances of {run_id}: HTTP {status} {body}")
+    return {ti["task_id"]: ti["state"] for ti in body["task_instances"]}
+
+
+def waiting_decisions(client: ApiClient) -> list[dict[str, Any]]:
+    """Every decision still waiting for a person, across all runs."""
+    status, body = client.get("dags/~/dagRuns/~/hitlDetails", response_received="false", limit=1000)
+    if status != 200:
+        raise RuntimeError(f"GET hitlDetails: HTTP {status} {body}")
+    return body["hitl_details"]
+
+
+def wait_for_state(
+    client: ApiClient, run_id: str, task_id: str, states: set[str], timeout: float = 120, dag_id: str = DAG_ID
+) -> str:
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = task_states(client, run_id, dag_id).get(task_id)
+        if state in states:
+            return state
+        if state in FAILED and not states & FAILED:
+            raise AssertionError(f"{task_id} of {run_id} is {state!r}, waiting for {sorted(states)}")
+        time.sleep(0.5)
+    raise Timeout(f"{task_id} of {run_id} is {state!r}, not in {sorted(states)} after {timeout:.0f} s")
+
+
+def wait_for_decision(client: ApiClient, run_id: str, task_id: str = DECISION_TASK, timeout: float = 120,
+                      dag_id: str = DAG_ID) -> None:
+    """Wait until a decision is open and safe to answer.
+
+    Airflow 3.3.2 race: the worker that parks a task in `awaiting_input` exits with "success"; if an
+    answer re-queues the task before the scheduler has processed that exit event, the scheduler takes
+    the stale event for a task killed externally and fails it (scheduler_job_runner's requeue check
+    covers `scheduled`, not `queued`). A person never answers that fast; a script must wait a few
+    scheduler loops (SETTLE_SECONDS, `SB87_SETTLE_SECONDS`).
+    """
+    wait_for_state(client, run_id, task_id, {"awaiting_input"}, timeout, dag_id)
+    time.sleep(SETTLE_SECONDS)
+
+
+def respond(
+    client: ApiClient,
+    run_id: str,
+    option: str,
+    params: dict[str, Any] | None = None,
+    task_id: str = DECISION_TASK,
+    dag_id: str = DAG_ID,
+) -> tuple[int, Any]:
+    """Answer a waiting decision as the client's user (`PATCH .../hitlDetails`)."""
+    path = f"{_run_path(run_id, dag_id)}/taskInstances/{task_id}/-1/hitlDetails"
+    return client.patch(path, json={"chosen_options": [option], "params_input": params or {}})
+
+
+def wait_for_run(client: ApiClient, run_id: str, timeout: float = 300, dag_id: str = DAG_ID) -> str:
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = run_state(client, run_id, dag_id)
+        if state in FINISHED:
+            return state
+        time.sleep(0.5)
+    raise Timeout(f"run {run_id} still {state!r} after {timeout:.0f} s: {task_states(client, run_id, dag_id)}")
+
+
+def task_log(client: ApiClient, run_id: str, task_id: str, try_number: int = 1, dag_id: str = DAG_ID) -> str:
+    """The text of one task try's log, as the UI shows it."""
+    path = f"{_run_path(run_id, dag_id)}/taskInstances/{task_id}/logs/{try_number}"
+    status, body = client.get(path, full_content="true")
+    if status != 200:
+        raise RuntimeError(f"GET log of {task_id}: HTTP {status} {body}")
+    content = body.get("content", body) if isinstance(body, dict) else body
+    if not isinstance(content, list):
+        return str(content)
+    lines = []
+    for entry in content:
+        if not isinstance(entry, dict):
+            lines.append(str(entry))
+            continue
+        lines.append(str(entry.get("event", "")))
+        # A failure's message lives in its structured error detail, not in the event text.
+        lines += [f"{e.get('exc_type')}: {e.get('exc_value')}" for e in entry.get("error_detail") or []]
+    return "\n".join(lines)
+
+
+def task_instance(client: ApiClient, run_id: str, task_id: str, dag_id: str = DAG_ID) -> dict[str, Any]:
+    status, body = client.get(f"{_run_path(run_id, dag_id)}/taskInstances/{task_id}")
+    if status != 200:
+        raise RuntimeError(f"GET task instance {task_id} of {run_id}: HTTP {status} {body}")
+    return body
+
+
+def answer(client: ApiClient, run_id: str, task_id: str, option: str, params: dict[str, Any] | None = None,
+           timeout: float = 120) -> None:
+    """Wait until a decision is open, answer it, and insist that the answer was taken."""
+    wait_for_decision(client, run_id, task_id, timeout)
+    status, body = respond(client, run_id, option, params, task_id)
+    if status != 200:
+        raise AssertionError(f"answering {task_id} of {run_id} as {client.username}: HTTP {status} {body}")
+
+
+def human_steps(staff: str = "staff_somchai", group_director: str = "group_director",
+                director: str = "itc_director") -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Every human step of an approved request, in order, as (user, task id, option, form input):
+    approve (step 2), record the server-details document as pre-filled and endorse it (step 3),
+    order `staff` to proceed (step 4)."""
+    from sb87.coordination import ASSIGN_TASK, ENDORSE, ORDER, SUBMIT, details_task, review_task
+    from sb87.pipeline import APPROVE
+
+    return [
+        (director, DECISION_TASK, APPROVE, {"reason": "", "sub_units": []}),
+        (staff, details_task(1), SUBMIT, {"location": "ห้อง DC ชั้น 3 ตู้ R04"}),
+        (group_director, review_task(1), ENDORSE, {"reason": ""}),
+        (group_director, ASSIGN_TASK, ORDER, {"staff": [staff], "instructions": ""}),
+    ]
+
+
+def carry_through(clients: Any, run_id: str, staff: str = "staff_somchai", group_director: str = "group_director",
+                  director: str = "itc_director") -> None:
+    """Take a request through every human step (`human_steps`) as the roster would.
+
+    `clients(user_id)` returns a logged-in `ApiClient` (e.g. `Stack.client`).
+    """
+    for user, task_id, option, params in human_steps(staff, group_director, director):
+        answer(clients(user), run_id, task_id, option, params)

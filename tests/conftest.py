@@ -1,0 +1,104 @@
+"""Fixtures for tests that need the running embedded stack (marker `stack`).
+
+Deselect them with `-m "not stack"`: any test using a stack fixture gets the marker
+automatically, so a test cannot forget it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+
+import pytest
+
+from sb87.settings import DEFAULT_CONFIG_FILE
+from stack import Stack, free_ports, read_mail
+
+DIRECTOR_LIMIT_DAYS = 0.0005  # of a 24-hour working day: 43.2 s
+
+PROJECT_DAGS = ("sb87_server_backup_service", "sb87_step_deadline_watch")
+STACK_FIXTURES = {"airflow_stack", "smoke_stack", "mail_messages"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The project's DAGs on a fresh stack (own home, free ports), stopped at the end of the session."""
+    # Short waits between retries and readiness checks keep the failure tests quick; a round-the-clock
+    # calendar and a 43-second limit for the director let the deadline test see a warning and a breach.
+    config = json.loads(DEFAULT_CONFIG_FILE.read_text(encoding="utf-8"))
+    config["calendar"] = {**config["calendar"], "office_hours": ["00:00", "24:00"], "weekend": []}
+    config["step_limits_working_days"]["director_decision"] = DIRECTOR_LIMIT_DAYS
+    config_file = tmp_path_factory.mktemp("config") / "sb87.json"
+    config_file.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    quick = {"SB87_SSH_RETRY_DELAY_SECONDS": "3", "SB87_READINESS_POKE_SECONDS": "5", "SB87_CONFIG": str(config_file)}
+    stack = Stack(tmp_path_factory.mktemp("stack"), ports=free_ports(), extra_env=quick)
+    try:
+        stack.start()
+        # A healthy dag-processor has not necessarily parsed the DAG files yet: the first test would
+        # get 404 for the DAG (seen in CI on a cold machine).
+        for dag_id in PROJECT_DAGS:
+            stack.wait_for_dag(dag_id, timeout=180)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def mail_messages(airflow_stack: Stack) -> Callable[[], list[EmailMessage]]:
+    """Call it to read every e-mail the SMTP sink has received so far, oldest first."""
+    return lambda: read_mail(airflow_stack.mail_dir)
+
+
+def _postgres_up() -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def machine_postgres() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL server (127.0.0.1:5432), started if it is down.
+
+    Production runs the project's database on a real PostgreSQL server; these tests prove the
+    register on one. The database is created for the session and dropped afterwards.
+    """
+    import subprocess
+    import time
+    import uuid
+    from pathlib import Path
+
+    import psycopg2
+
+    if not _postgres_up():
+        versions = sorted(p.name for p in Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").is_dir() else []
+        if not versions:
+            pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 and no cluster is installed to start")
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False)
+        deadline = time.monotonic() + 30
+        while not _postgres_up():
+            if time.monotonic() > deadline:
+                pytest.fail("PostgreSQL did not start on 127.0.0.1:5432")
+            time.sleep(0.5)
+    name = f"sb87_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        from sb87 import store
+
+        store.engine.cache_clear()
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -1,0 +1,108 @@
+"""The deadline watch with a controlled clock: each notice once, at the right instant, none when in time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sb87 import store
+from sb87.deadlines import process, step_clocks, summary_rows
+from sb87.workdays import WorkingCalendar
+
+BKK = ZoneInfo("Asia/Bangkok")
+CAL = WorkingCalendar()
+LIMITS = {"director_decision": 1, "backup_policy_test": 3, "restore_file": 1, "result_memo": 1}
+# Raised Tuesday 24 Nov 2026 10:00: due Wednesday 10:00; 75 % of 8 office hours is reached at 16:00.
+RAISED = datetime(2026, 11, 24, 10, 0, tzinfo=BKK)
+
+
+def _run(run_id: str, decision_state: str = "awaiting_input", end: datetime | None = None) -> dict:
+    return {
+        "dag_run_id": run_id,
+        "note": "แขวงทางหลวงสกลนครที่ 1 หนังสือที่ ทล 0618/2569",
+        "tasks": [
+            {"task_id": "validate_request", "state": "success",
+             "start_date": (RAISED - timedelta(minutes=1)).isoformat(), "end_date": RAISED.isoformat()},
+            {"task_id": "director_decision", "state": decision_state, "start_date": RAISED.isoformat(),
+             "end_date": end.isoformat() if end else None},
+            {"task_id": "backup_test.readiness", "state": None, "start_date": None, "end_date": None},
+        ],
+    }
+
+
+@pytest.fixture
+def watch(tmp_path):
+    eng = store.engine(f"sqlite:///{tmp_path / 'sb87.db'}")
+    sent: list[tuple[str, dict, list]] = []
+
+    def at(now: datetime, runs: list[dict]) -> list[dict]:
+        return process(runs, now, CAL, LIMITS, eng, lambda level, ctx, to: sent.append((level, ctx, to)))
+
+    at.sent = sent
+    at.engine = eng
+    return at
+
+
+def test_warning_breach_and_escalation_fire_once_each_at_the_right_instants(watch) -> None:
+    runs = [_run("manual__1")]
+    assert watch(datetime(2026, 11, 24, 15, 59, tzinfo=BKK), runs) == []  # 5 h 59 m < 75 % of 8 h
+    assert [e["level"] for e in watch(datetime(2026, 11, 24, 16, 0, tzinfo=BKK), runs)] == ["warning"]
+    assert watch(datetime(2026, 11, 24, 20, 0, tzinfo=BKK), runs) == []  # after hours: no new level
+    assert watch(datetime(2026, 11, 25, 9, 59, tzinfo=BKK), runs) == []
+    assert [e["level"] for e in watch(datetime(2026, 11, 25, 10, 0, tzinfo=BKK), runs)] == ["breach"]
+    assert watch(datetime(2026, 11, 26, 9, 59, tzinfo=BKK), runs) == []
+    assert [e["level"] for e in watch(datetime(2026, 11, 26, 10, 0, tzinfo=BKK), runs)] == ["escalation"]
+    assert watch(datetime(2026, 11, 30, 10, 0, tzinfo=BKK), runs) == []  # never twice
+
+    levels = [(level, [e for _, e in to]) for level, _, to in watch.sent]
+    assert levels == [
+        ("warning", ["director@doh.example.go.th"]),
+        ("breach", ["itc@doh.example.go.th"]),
+        ("escalation", ["director@doh.example.go.th"]),
+    ]
+    recorded = store.events(watch.engine, "manual__1")
+    assert [(e["level"], e["sent_at"] is not None) for e in recorded] == [
+        ("warning", True), ("breach", True), ("escalation", True)
+    ]
+
+
+def test_a_restarted_watch_sends_nothing_twice(watch, tmp_path) -> None:
+    runs = [_run("manual__2")]
+    watch(datetime(2026, 11, 25, 11, 0, tzinfo=BKK), runs)
+    again = process(runs, datetime(2026, 11, 25, 11, 15, tzinfo=BKK), CAL, LIMITS,
+                    store.engine(f"sqlite:///{tmp_path / 'sb87.db'}"), lambda *a: pytest.fail(f"sent again: {a}"))
+    assert again == []
+
+
+def test_a_watch_that_was_down_alerts_before_it_escalates(watch) -> None:
+    sent = watch(datetime(2026, 12, 1, 12, 0, tzinfo=BKK), [_run("manual__3")])
+    assert [e["level"] for e in sent] == ["breach", "escalation"]
+
+
+def test_nothing_for_a_step_finished_in_time(watch) -> None:
+    runs = [_run("manual__4", "success", end=RAISED + timedelta(hours=2))]
+    for day in range(1, 10):
+        assert watch(RAISED + timedelta(days=day), runs) == []
+
+
+def test_failed_send_is_retried_by_the_next_watch(watch, tmp_path) -> None:
+    eng = watch.engine
+    runs = [_run("manual__5")]
+
+    def broken(*_: object) -> None:
+        raise ConnectionRefusedError("smtp down")
+
+    with pytest.raises(ConnectionRefusedError):
+        process(runs, datetime(2026, 11, 24, 16, 5, tzinfo=BKK), CAL, LIMITS, eng, broken)
+    assert [e["level"] for e in watch(datetime(2026, 11, 24, 16, 20, tzinfo=BKK), runs)] == ["warning"]
+
+
+def test_summary_per_step() -> None:
+    clocks = step_clocks(_run("manual__6", "success", end=datetime(2026, 11, 25, 12, 0, tzinfo=BKK))["tasks"],
+                         LIMITS, CAL)
+    [row] = summary_rows(clocks, datetime(2026, 11, 26, tzinfo=BKK), CAL)
+    assert row["step"] == "director_decision" and row["met"] == "missed"
+    assert row["due_at"] == datetime(2026, 11, 25, 10, 0, tzinfo=BKK)
+    assert row["working_days_used"] == pytest.approx(1.25)

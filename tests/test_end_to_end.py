@@ -1,0 +1,397 @@
+"""One request end to end on the real embedded stack.
+
+Scheduler, dag-processor and api-server on the embedded PostgreSQL, OpenSSH sshd with restic as the
+backup host, an SMTP sink on loopback. Staff trigger through the REST API; the director answers
+through the human-in-the-loop endpoint; we then look where a user would: the restic repository,
+the restored bytes, and the e-mail as delivered.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import psutil
+import pytest
+
+from sb87.coordination import ASSIGN_TASK, ENDORSE, ORDER, SEND_BACK, SUBMIT, details_task, review_task
+from sb87.pipeline import APPROVE, REJECT
+from stack import read_mail
+from stack.service import (
+    answer,
+    carry_through,
+    respond,
+    task_instance,
+    task_log,
+    task_states,
+    trigger,
+    wait_for_decision,
+    wait_for_run,
+    wait_for_state,
+    waiting_decisions,
+)
+
+pytestmark = pytest.mark.stack
+
+SAMPLE = json.loads((Path(__file__).resolve().parents[1] / "config" / "sample_request.json").read_text())
+THAI_FOLDER = "ข้อมูล กองทะเบียน"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The deposited server's data: a folder with Thai letters and a space, on the backup host."""
+    folder = tmp_path_factory.mktemp("server") / THAI_FOLDER
+    (folder / "สัญญา").mkdir(parents=True)
+    (folder / "สัญญา" / "สัญญาจ้าง 2569.txt").write_text("สัญญาเลขที่ 12/2569\n" * 50, encoding="utf-8")
+    (folder / "ภาพถ่าย.bin").write_bytes(bytes(range(256)) * 4096)
+    return folder
+
+
+def _conf(data_dir: Path, **changes: object) -> dict:
+    conf = copy.deepcopy(SAMPLE)
+    conf["servers"][0]["paths"] = [str(data_dir)]
+    conf.update(changes)
+    return conf
+
+
+def _approved_run(stack, conf: dict, timeout: float = 300) -> str:
+    """File a request, approve it as the director, and wait for the run to succeed."""
+    run_id = _start_request(stack, conf)
+    carry_through(stack.client, run_id)
+    state = wait_for_run(stack.client("staff_somchai"), run_id, timeout=timeout)
+    assert state == "success", sorted(task_states(stack.client("staff_somchai"), run_id).items())
+    return run_id
+
+
+def _start_request(stack, conf: dict) -> str:
+    status, body = trigger(stack.client("staff_somchai"), conf)
+    assert status == 200, body
+    run_id = body["dag_run_id"]
+    wait_for_decision(stack.client("staff_somchai"), run_id)
+    return run_id
+
+
+def _mail_for(stack, memo_no: str, kind: str = "") -> list:
+    return [m for m in read_mail(stack.mail_dir) if memo_no in str(m["Subject"]) and kind in str(m["Subject"])]
+
+
+def _restic(stack, repository: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**stack.env, "RESTIC_REPOSITORY": str(repository), "RESTIC_PASSWORD_FILE": str(stack.restic_password_file)}
+    return subprocess.run(["restic", *args], env=env, capture_output=True, check=True)
+
+
+def test_approved_request_backs_up_over_ssh_and_mails_the_result(airflow_stack, data_dir: Path) -> None:
+    memo_no = "ทล 0601/7001"
+    run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
+
+    carry_through(airflow_stack.client, run_id)
+    assert wait_for_run(airflow_stack.client("staff_somchai"), run_id, timeout=300) == "success", task_states(
+        airflow_stack.client("staff_somchai"), run_id
+    )
+
+    # The snapshot exists in the server's repository and holds the files byte for byte.
+    repository = Path(airflow_stack.env["SB87_REPO_ROOT"]) / SAMPLE["agency"] / SAMPLE["servers"][0]["hostname"]
+    snapshots = json.loads(_restic(airflow_stack, repository, "snapshots", "--json").stdout)
+    assert len(snapshots) == 1 and snapshots[0]["paths"] == [str(data_dir)]
+    original = data_dir / "สัญญา" / "สัญญาจ้าง 2569.txt"
+    restored = _restic(airflow_stack, repository, "dump", snapshots[0]["id"], str(original)).stdout
+    assert restored == original.read_bytes()
+
+    # Step 1's acknowledgement arrived once, with the receipt number from the register.
+    [ack] = _mail_for(airflow_stack, memo_no, "รับเรื่องแล้ว")
+    receipt = str(ack["Subject"]).split("เลขรับที่ ")[1].split(":")[0]
+    assert receipt.endswith("/2569") or receipt.endswith("/2570")
+    assert "คาดว่าจะดำเนินการแล้วเสร็จภายในวันที่" in ack.get_body(("plain",)).get_content()
+
+    # The Thai result e-mail arrived once, to the requester, with what was done.
+    [mail] = _mail_for(airflow_stack, memo_no, "แจ้งผลการดำเนินงาน")
+    assert mail["To"].addresses[0].addr_spec == SAMPLE["contact_email"]
+    assert "แจ้งผลการดำเนินงาน" in mail["Subject"]
+    text = mail.get_body(("plain",)).get_content()
+    assert snapshots[0]["short_id"] in text
+    assert str(data_dir) in text
+    assert "ตรงกับต้นฉบับทุกไบต์" in text
+    assert "2569" in text  # Buddhist Era
+    assert f"รายวัน {SAMPLE['retention']['daily']} ชุด" in text
+    assert snapshots[0]["short_id"] in mail.get_body(("html",)).get_content()
+
+    # Operators see where the request stands in the run note, written by the pipeline itself.
+    _, run = airflow_stack.client("staff_somchai").get(
+        f"dags/sb87_server_backup_service/dagRuns/{quote(run_id, safe='')}"
+    )
+    assert "แจ้งผลแล้ว" in run["note"] and snapshots[0]["short_id"] in run["note"]
+
+
+def test_rejection_mails_the_reason_and_skips_the_work(airflow_stack, data_dir: Path) -> None:
+    memo_no = "ทล 0601/7002"
+    run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
+
+    # The decision waiting in "Required Actions" shows its due time on the working-day calendar.
+    [waiting] = [d for d in waiting_decisions(airflow_stack.client("itc_director"))
+                 if d["task_instance"]["dag_run_id"] == run_id]
+    assert "ครบกำหนด" in waiting["subject"] and SAMPLE["agency"] in waiting["subject"]
+    assert [u["id"] for u in waiting["assigned_users"]] == ["itc_director"]
+
+    # Only the assigned director may answer: a staff member is refused and nothing changes.
+    status, body = respond(airflow_stack.client("staff_somchai"), run_id, APPROVE)
+    assert status == 403, body
+    assert task_states(airflow_stack.client("staff_somchai"), run_id)["director_decision"] == "awaiting_input"
+
+    reason = "ขอให้ระบุขนาดข้อมูลและช่วงเวลาสำรองข้อมูลให้ชัดเจน"
+    status, body = respond(airflow_stack.client("itc_director"), run_id, REJECT, {"reason": reason, "sub_units": []})
+    assert status == 200, body
+    status, body = respond(airflow_stack.client("itc_director"), run_id, APPROVE)
+    assert status == 409, "a decision can be answered once"
+
+    assert wait_for_run(airflow_stack.client("staff_somchai"), run_id, timeout=180) == "success"
+    states = task_states(airflow_stack.client("staff_somchai"), run_id)
+    assert states["notify_rejection"] == "success"
+    for skipped in (details_task(1), review_task(1), "coordination.server_details_document", ASSIGN_TASK,
+                    "backup_test.readiness", "backup_test.create_policy", "backup_test.test_backup",
+                    "backup_test.test_restore", "restore_file.list_snapshots", "restore_file.package", "notify_result"):
+        assert states[skipped] == "skipped", (skipped, states)
+
+    [mail] = _mail_for(airflow_stack, memo_no, "ไม่อนุมัติ")
+    assert not _mail_for(airflow_stack, memo_no, "แจ้งผลการดำเนินงาน"), "a rejected request gets no result notice"
+    assert reason in mail.get_body(("plain",)).get_content()
+    assert reason in mail.get_body(("html",)).get_content()
+    # The rejection goes out as a memo of the same official form, with its own outgoing number.
+    [pdf] = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
+    memo_text = _pdf_text(pdf.get_content())
+    assert "แจ้งผลการพิจารณาคำขอใช้บริการฝากเครื่อง Server" in memo_text and reason in memo_text
+    _, run = airflow_stack.client("staff_somchai").get(
+        f"dags/sb87_server_backup_service/dagRuns/{quote(run_id, safe='')}"
+    )
+    assert "rejection-memo.pdf" in run["note"]
+    assert "server-details.pdf" not in run["note"], "nothing was endorsed, so no server-details document"
+
+
+HOSTILE_FIELDS = [
+    ("servers", lambda c: c["servers"][0].update(hostname="x; rm -rf /")),
+    ("servers", lambda c: c["servers"][0].update(hostname="host\nname")),
+    ("servers", lambda c: c["servers"][0].update(paths=["/srv/$(id)"])),
+    ("servers", lambda c: c["servers"][0].update(paths=["/srv/../etc"])),
+    ("servers", lambda c: c["servers"][0].update(paths=["/srv/a\nb"])),
+    ("subject", lambda c: c.update(subject="ขอใช้บริการ\r\nBcc: all@example.com")),
+    ("contact_name", lambda c: c.update(contact_name="สมชาย\nใจดี")),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "spoil"), HOSTILE_FIELDS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(HOSTILE_FIELDS)]
+)
+def test_hostile_conf_is_refused_at_trigger_time(airflow_stack, data_dir: Path, field: str, spoil) -> None:
+    conf = _conf(data_dir)
+    spoil(conf)
+    status, body = trigger(airflow_stack.client("staff_somchai"), conf)
+    assert status == 400, body
+    assert field in json.dumps(body, ensure_ascii=False)
+
+
+def test_what_the_schema_cannot_see_fails_at_step_1_before_ssh(airflow_stack, data_dir: Path) -> None:
+    """Two servers with one hostname passes the JSON schema; step 1 refuses it, naming the field."""
+    conf = _conf(data_dir, memo_no="ทล 0601/7003")
+    conf["servers"].append(copy.deepcopy(conf["servers"][0]))
+    status, body = trigger(airflow_stack.client("staff_somchai"), conf)
+    assert status == 200, body
+    run_id = body["dag_run_id"]
+    assert wait_for_run(airflow_stack.client("staff_somchai"), run_id, timeout=120) == "failed"
+    states = task_states(airflow_stack.client("staff_somchai"), run_id)
+    assert states["validate_request"] == "failed"
+    assert states["director_decision"] == "upstream_failed"
+    assert states["backup_test.create_policy"] in (None, "upstream_failed")
+    assert _mail_for(airflow_stack, "ทล 0601/7003") == []
+    assert "servers[1].hostname" in task_log(airflow_stack.client("staff_somchai"), run_id, "validate_request")
+
+
+def test_restore_request_delivers_the_file_as_it_was_at_as_of(airflow_stack, tmp_path: Path) -> None:
+    """Two backups with different contents; a restore as of a moment between them gets the older bytes."""
+    from datetime import UTC, datetime
+
+    folder = tmp_path / "ระบบบุคคล" / "ข้อมูล"
+    folder.mkdir(parents=True)
+    target = folder / "ทะเบียนประวัติ.csv"
+    target.write_text("รหัส,ชื่อ\n1,สมชาย\n", encoding="utf-8")
+    old = target.read_bytes()
+    backup = _conf(folder, memo_no="ทล 0601/7101", agency="สำนักงานทางหลวงที่ 1")
+    backup["servers"][0].update(hostname="hr-db-01")
+    _approved_run(airflow_stack, backup)
+    between = datetime.now(UTC).isoformat()
+    time.sleep(1.5)
+    target.write_text("รหัส,ชื่อ\n1,สมชาย\n2,สมหญิง\n", encoding="utf-8")
+    _approved_run(airflow_stack, {**backup, "memo_no": "ทล 0601/7102"})
+
+    restore = _conf(folder, memo_no="ทล 0601/7103", agency="สำนักงานทางหลวงที่ 1", services=["restore"],
+                    restore={"hostname": "hr-db-01", "paths": [str(folder)], "as_of": between})
+    restore.pop("servers")
+    run_id = _approved_run(airflow_stack, restore)
+    states = task_states(airflow_stack.client("staff_somchai"), run_id)
+    assert states["backup_test.readiness"] == "skipped"
+    assert states["restore_file.verify_delivery"] == "success"
+
+    drop = Path(airflow_stack.env["SB87_DROP_DIR"])
+    [archive] = drop.glob("SB87-ทล-0601-7103-hr-db-01-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        assert tar.extractfile("." + str(target)).read() == old
+        assert "./MANIFEST.sha256" in tar.getnames()
+    [mail] = _mail_for(airflow_stack, "ทล 0601/7103", "แจ้งผลการดำเนินงาน")
+    text = mail.get_body(("plain",)).get_content()
+    assert archive.name in text and hashlib.sha256(archive.read_bytes()).hexdigest() in text
+
+
+def test_backup_survives_sshd_killed_mid_backup(airflow_stack, tmp_path: Path) -> None:
+    """The backup host's sshd dies during `restic backup`: the step retries and the repository checks clean."""
+    folder = tmp_path / "ข้อมูลขนาดใหญ่"
+    folder.mkdir()
+    with (folder / "ภาพถ่ายทางอากาศ.bin").open("wb") as fh:
+        for _ in range(48):
+            fh.write(os.urandom(8 * 2**20))
+    conf = _conf(folder, memo_no="ทล 0601/7201", agency="สำนักแผนงาน")
+    conf["servers"][0]["size_gb"] = 1
+    run_id = _start_request(airflow_stack, conf)
+    carry_through(airflow_stack.client, run_id)
+    wait_for_state(airflow_stack.client("staff_somchai"), run_id, "backup_test.test_backup", {"running"}, timeout=180)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        "backup" in p.info["cmdline"] and "restic" in p.info["cmdline"][0]
+        for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"]
+    ):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    airflow_stack.restart_sshd()
+
+    assert wait_for_run(airflow_stack.client("staff_somchai"), run_id, timeout=300) == "success"
+    ti = task_instance(airflow_stack.client("staff_somchai"), run_id, "backup_test.test_backup")
+    assert ti["try_number"] >= 2, "the interrupted backup must have been retried"
+    repository = Path(airflow_stack.env["SB87_REPO_ROOT"]) / "สำนักแผนงาน" / "fileserver01"
+    _restic(airflow_stack, repository, "check")
+    snapshots = json.loads(_restic(airflow_stack, repository, "snapshots", "--json").stdout)
+    assert snapshots and snapshots[-1]["paths"] == [str(folder)]
+
+
+def test_a_decision_left_waiting_gets_one_warning_and_one_breach(airflow_stack, data_dir: Path) -> None:
+    """Limits shortened by configuration (tests/conftest.py): 43 s for the director, round the clock."""
+    from datetime import UTC, datetime
+
+    config = json.loads(Path(airflow_stack.env["SB87_CONFIG"]).read_text(encoding="utf-8"))
+    limit = config["step_limits_working_days"]["director_decision"] * 86400
+    assert limit < 120, "the stack of the tests must shorten the director's limit"
+    run_id = _start_request(airflow_stack, _conf(data_dir, memo_no="ทล 0601/7301"))
+    staff = airflow_stack.client("staff_somchai")
+    raised = datetime.fromisoformat(task_instance(staff, run_id, "director_decision")["start_date"])
+
+    def watch_once_at(fraction: float) -> None:
+        wait = raised.timestamp() + fraction * limit - datetime.now(UTC).timestamp()
+        time.sleep(max(0.0, wait))
+        status, body = trigger(airflow_stack.client("admin"), {}, dag_id="sb87_step_deadline_watch")
+        assert status == 200, body
+        assert wait_for_run(airflow_stack.client("admin"), body["dag_run_id"], dag_id="sb87_step_deadline_watch",
+                            timeout=120) == "success"
+
+    def notices(kind: str) -> list:
+        return [m for m in read_mail(airflow_stack.mail_dir)
+                if kind in str(m["Subject"]) and run_id in m.get_body(("plain",)).get_content()]
+
+    watch_once_at(0.80)
+    watch_once_at(1.10)
+    watch_once_at(1.20)  # a third round finds nothing new
+    [warning] = notices("ใกล้ครบกำหนด")
+    [breach] = notices("เกินกำหนด:")
+    assert {a.addr_spec for a in warning["To"].addresses} == {"director@doh.example.go.th"}
+    assert {a.addr_spec for a in breach["To"].addresses} == {"itc@doh.example.go.th"}
+    assert "ขั้นตอนที่ 2" in warning["Subject"] and "ครบกำหนด" in breach.get_body(("plain",)).get_content()
+    respond(airflow_stack.client("itc_director"), run_id, REJECT, {"reason": "ทดสอบกำหนดเวลา", "sub_units": []})
+
+
+def _waiting(stack, run_id: str, task_id: str) -> dict:
+    [detail] = [d for d in waiting_decisions(stack.client("admin"))
+                if d["task_instance"]["dag_run_id"] == run_id and d["task_instance"]["task_id"] == task_id]
+    return detail
+
+
+def _pdf_text(data: bytes) -> str:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(BytesIO(data)).pages)
+
+
+def test_steps_3_and_4_send_back_endorse_assign_and_memo(airflow_stack, data_dir: Path) -> None:
+    """Step 3's document is sent back once, revised and endorsed; step 4 orders a staff member; the
+    result memo arrives as a PDF with its outgoing number. Every decision e-mails its assignees once."""
+    memo_no = "ทล 0601/7401"
+    run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
+    # The director gives the work to ผฐน. only: its staff (สุดา) coordinate, nobody else may answer.
+    answer(airflow_stack.client("itc_director"), run_id, "director_decision", APPROVE,
+           {"reason": "", "sub_units": ["ผฐน."]})
+    wait_for_decision(airflow_stack.client("staff_suda"), run_id, details_task(1))
+    first = _waiting(airflow_stack, run_id, details_task(1))
+    assert [u["id"] for u in first["assigned_users"]] == ["staff_suda"]
+    assert first["params"]["server_name"]["value"] == SAMPLE["servers"][0]["hostname"]  # pre-filled
+    status, body = respond(airflow_stack.client("staff_somchai"), run_id, SUBMIT, {}, details_task(1))
+    assert status == 403, body
+
+    answer(airflow_stack.client("staff_suda"), run_id, details_task(1), SUBMIT, {"location": "ตู้ R01"})
+    reason = "ตำแหน่งตู้ไม่ถูกต้อง โปรดระบุช่อง U ด้วย"
+    wait_for_decision(airflow_stack.client("staff_suda"), run_id, review_task(1))
+    status, body = respond(airflow_stack.client("staff_suda"), run_id, SEND_BACK, {"reason": "x"}, review_task(1))
+    assert status == 403, body  # the reviewer is the group director, not staff
+    answer(airflow_stack.client("group_director"), run_id, review_task(1), SEND_BACK, {"reason": reason})
+
+    # Round 2 opens with what was sent back and why.
+    wait_for_decision(airflow_stack.client("staff_suda"), run_id, details_task(2))
+    second = _waiting(airflow_stack, run_id, details_task(2))
+    assert second["params"]["location"]["value"] == "ตู้ R01"
+    assert reason in second["body"]
+    answer(airflow_stack.client("staff_suda"), run_id, details_task(2), SUBMIT, {"location": "ตู้ R04 ช่อง U12"})
+    answer(airflow_stack.client("group_director"), run_id, review_task(2), ENDORSE, {"reason": ""})
+
+    # Step 4: the group director orders สมชาย to proceed.
+    wait_for_decision(airflow_stack.client("group_director"), run_id, ASSIGN_TASK)
+    assert _waiting(airflow_stack, run_id, ASSIGN_TASK)["params"]["staff"]["value"] == ["staff_suda"]
+    answer(airflow_stack.client("group_director"), run_id, ASSIGN_TASK, ORDER,
+           {"staff": ["staff_somchai"], "instructions": "ดำเนินการภายในสัปดาห์นี้"})
+    staff = airflow_stack.client("staff_somchai")
+    assert wait_for_run(staff, run_id, timeout=300) == "success", task_states(staff, run_id)
+    states = task_states(staff, run_id)
+    assert states[review_task(3)] == "skipped" and states["coordination.rounds_exhausted"] == "skipped"
+
+    # The endorsed document is a PDF in the request's folder, named in the run note.
+    _, run = staff.get(f"dags/sb87_server_backup_service/dagRuns/{quote(run_id, safe='')}")
+    [document] = [w for w in run["note"].split() if w.endswith("server-details.pdf")]
+    text = _pdf_text(Path(document).read_bytes())
+    assert "เอกสารระบุรายละเอียดการรับฝากเครื่อง Server" in text and "ตู้ R04 ช่อง U12" in text
+    assert "ตู้ R01" not in text and "สั่งการให้ สมชาย ใจดี" in run["note"]
+    assert "สรุปเวลา:" in run["note"] and not run["note"].endswith("…")  # the whole note fits Airflow's limit
+
+    # Each decision mailed its assignees once, with a link to the decision in the UI.
+    decision_mails = [m for m in read_mail(airflow_stack.mail_dir)
+                      if "รอท่านพิจารณา" in (body := m.get_body(("plain",)).get_content()) and memo_no in body]
+    to_suda = [m for m in decision_mails if "บันทึกเอกสารระบุรายละเอียด" in str(m["Subject"])]
+    assert len(to_suda) == 2
+    assert {a.addr_spec for m in to_suda for a in m["To"].addresses} == {"suda@doh.example.go.th"}
+    links = " ".join(m.get_body(("plain",)).get_content() for m in to_suda)
+    assert f"/tasks/{details_task(1)}/required_actions" in links and f"/tasks/{details_task(2)}/" in links
+    assert len([m for m in decision_mails if "พิจารณาคำขอฝากเครื่อง" in str(m["Subject"])]) == 1
+    reviews = [m for m in decision_mails if "ตรวจเอกสารระบุรายละเอียด" in str(m["Subject"])]
+    assert len(reviews) == 2
+    assert len([m for m in decision_mails if "สั่งการให้เจ้าหน้าที่ดำเนินการ" in str(m["Subject"])]) == 1
+
+    # The result memo: attached PDF with the outgoing number, the Buddhist-Era date and the subject.
+    [mail] = _mail_for(airflow_stack, memo_no, "แจ้งผลการดำเนินงาน")
+    assert "saraban@doh.example.go.th" in {a.addr_spec for a in mail["Cc"].addresses}
+    [pdf] = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
+    memo_text = _pdf_text(pdf.get_content())
+    number = mail.get_body(("plain",)).get_content().split("หนังสือแจ้งผลฉบับทางการ ที่ ")[1].split()[0:2]
+    assert " ".join(number) in memo_text  # e.g. "ทล 0601/3"
+    assert "แจ้งผลการดำเนินงานตามคำขอใช้บริการฝากเครื่อง Server" in memo_text
+    assert "2569" in memo_text or "2570" in memo_text
+    assert f"เรียน ผู้อำนวยการ{SAMPLE['agency']}" in memo_text

@@ -1,0 +1,63 @@
+"""Notices render in Thai with Buddhist-Era dates and survive MIME encoding intact."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+from sb87.notices import build_message, render_notice
+
+REQUEST = {
+    "memo_no": "ทล 0601/1234",
+    "memo_date": "2026-11-20",
+    "subject": "ขอใช้บริการสำรองข้อมูลเครื่องแม่ข่าย",
+    "agency": "แขวงทางหลวงสกลนครที่ 1",
+    "contact_name": "สมหญิง ตั้งใจ",
+    "contact_email": "somying@doh.example.go.th",
+    "retention": {"daily": 7, "weekly": 4, "monthly": 6},
+    "schedule": "daily 01:00",
+}
+DECISION = {"by": "ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ", "at": "2026-11-24T03:30:00+00:00", "reason": ""}
+ORG = {"unit": "ศูนย์เทคโนโลยีสารสนเทศ", "department": "กรมทางหลวง", "unit_phone": "0 2354 6668"}
+
+
+def _context(**extra):
+    extra.setdefault("restored", None)
+    return {"request": REQUEST, "decision": DECISION, "org": ORG, "sub_units": ["ผคน."], "today": "2026-11-24",
+            **extra}
+
+
+def test_result_notice_in_thai_with_buddhist_era() -> None:
+    server = {"hostname": "fileserver01", "address": "10.0.0.5", "paths": ["/srv/ข้อมูล กองทะเบียน"],
+              "snapshot": "037db6c2", "files": 2, "bytes": 3 * 1048576, "sample_file": "/srv/a b.txt",
+              "sample_sha256": "ab" * 32}
+    notice = render_notice("result", _context(servers=[server]))
+    assert "ทล 0601/1234" in notice.subject and "\n" not in notice.subject
+    for text in (notice.text, notice.html):
+        assert "20 พฤศจิกายน 2569" in text  # memo date
+        assert "24 พฤศจิกายน 2569" in text  # date of the work
+        assert "037db6c2" in text and "/srv/ข้อมูล กองทะเบียน" in text
+        assert "รายวัน 7 ชุด รายสัปดาห์ 4 ชุด รายเดือน 6 ชุด" in text
+        assert "3.00 MiB" in text
+    assert "24 พ.ย. 2569 10:30" in notice.text  # decision time, Bangkok
+
+
+def test_html_escapes_request_text() -> None:
+    notice = render_notice("rejection", _context(decision={**DECISION, "reason": "<script>x</script>"}))
+    assert "<script>" not in notice.html and "&lt;script&gt;" in notice.html
+    assert "<script>x</script>" in notice.text
+
+
+def test_message_round_trip_keeps_thai() -> None:
+    notice = render_notice("rejection", _context())
+    msg = build_message(
+        notice,
+        sender="itc@doh.example.go.th",
+        to=[(REQUEST["contact_name"], REQUEST["contact_email"])],
+        cc=[("ศูนย์เทคโนโลยีสารสนเทศ", "itc@doh.example.go.th")],
+    )
+    parsed = message_from_bytes(msg.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == notice.subject
+    assert parsed["To"].addresses[0].display_name == "สมหญิง ตั้งใจ"
+    assert parsed["To"].addresses[0].addr_spec == "somying@doh.example.go.th"
+    assert parsed.get_body(("plain",)).get_content() == notice.text
+    assert "ไม่อนุมัติ" in parsed.get_body(("html",)).get_content()
