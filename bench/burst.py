@@ -9,7 +9,7 @@
 Prints: seconds until all wait, seconds each step took to open for all N, failed tasks, order
 (step 4) → run end median and p95, order → first backup task start median, peak resident memory
 of the stack, scheduler health throughout.
-Usage: `python bench/burst.py [-n 100] [--metadata-db postgres|sqlite]`.
+Usage: `python bench/burst.py [-n 100] [--metadata-db postgres|sqlite] [--executor local|celery]`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "plugins")]
 
 from stack import Stack, free_ports  # noqa: E402
-from stack.service import DAG_ID, SETTLE_SECONDS, human_steps, respond, task_instance, trigger  # noqa: E402
+from stack.service import DAG_ID, carry_all_through, task_instance, trigger  # noqa: E402
 
 
 def _parse(ts: str | None) -> datetime | None:
@@ -45,6 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="SB-8-7 burst benchmark")
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--metadata-db", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--executor", choices=("local", "celery"), default="local")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     # A benchmark stopped from outside must still stop the stack it started.
@@ -55,7 +56,7 @@ def main() -> int:
         data = Path(tmp) / "data" / "ข้อมูล กองทะเบียน"
         data.mkdir(parents=True)
         (data / "ไฟล์ทดสอบ.txt").write_text("ข้อมูลทดสอบ\n" * 1000, encoding="utf-8")
-        stack = Stack(Path(tmp) / "stack", ports=free_ports(), metadata_db=args.metadata_db)
+        stack = Stack(Path(tmp) / "stack", ports=free_ports(), metadata_db=args.metadata_db, executor=args.executor)
         peak_rss = 0
         unhealthy: list[str] = []
         done = threading.Event()
@@ -110,17 +111,8 @@ def main() -> int:
             all_waiting_s = wait_all("director_decision")
             print(f"triggered {args.n} in {triggered_s:.1f} s; all at step 2 after {all_waiting_s:.1f} s", flush=True)
 
-            ordered_at: dict[str, float] = {}
-            for step, (user, task_id, option, params) in enumerate(human_steps()):
-                if step:
-                    wait_all(task_id)
-                time.sleep(SETTLE_SECONDS)  # see stack.service.wait_for_decision
-                person = stack.client(user)
-                for run_id in run_ids:
-                    status, body = respond(person, run_id, option, params, task_id)
-                    if status != 200:
-                        print(f"{task_id} of {run_id}: HTTP {status} {body}")
-                    ordered_at[run_id] = time.time()
+            ordered_at = carry_all_through(stack.client, run_ids, timeout=args.timeout,
+                                           progress=lambda line: print(line, flush=True))
 
             finished: dict[str, float] = {}
             while len(finished) < len(run_ids) and time.monotonic() - t0 < args.timeout:
@@ -143,7 +135,8 @@ def main() -> int:
                     starts.append(_parse(ti["start_date"]).timestamp() - ordered_at[run_id])
             latencies = [finished[r] - ordered_at[r] for r in finished]
 
-        print(f"metadata db: {args.metadata_db}; requests: {args.n}")
+        stack.discard()
+        print(f"executor: {args.executor}; metadata db: {args.metadata_db}; requests: {args.n}")
         print(f"seconds until all wait for the director: {all_waiting_s:.1f}")
         print(f"runs finished: {len(finished)}/{args.n}; failed runs: {failed_runs}; failed tasks: {failed_tasks}")
         if latencies:

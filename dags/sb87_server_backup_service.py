@@ -280,7 +280,7 @@ with DAG(
         from sb87 import store
 
         staff = order["params_input"]["staff"]
-        store.save_assignment(store.project_engine(), dag_run.run_id, staff, order["responded_by_user"]["id"])
+        store.save_assignment(store.project_engine(), dag_run.run_id, staff, org.who_answered(order)[0])
         append_run_note(dag_run.dag_id, dag_run.run_id, pipeline.assignment_line(staff))
         return pipeline.work_steps(request)
 

@@ -21,8 +21,15 @@ COMPONENTS: dict[str, list[str]] = {
     "api-server": ["api-server", "--host", "127.0.0.1", "--port", "{api}"],
 }
 
+#: the Celery mode's extra component; one worker process tree takes every task of the stack
+CELERY_WORKER = ["celery", "worker", "--skip-serve-logs", "--concurrency", "{concurrency}",
+                 "--celery-hostname", "{queue}@%h"]
+
 #: what /api/v2/monitor/health must report healthy
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+#: the production auth manager (FAB, decisions bound to roster user names): plugins/sb87/auth.py
+FAB_AUTH_MANAGER = "sb87.auth.RosterFabAuthManager"
 
 SQLITE_TUNING_MODULE = "sb87_sqlite_tuning"
 #: the account the pipeline's own REST calls (run notes) use, through the `sb87_airflow_api` connection
@@ -105,8 +112,14 @@ def airflow_config_env(
     metadata_db: str,
     users: str,
     stack_secrets: dict[str, str],
+    celery: dict[str, str] | None = None,
+    auth: str = "simple",
 ) -> dict[str, str]:
-    """The `AIRFLOW__*` variables shared by all components and CLI calls."""
+    """The `AIRFLOW__*` variables shared by all components and CLI calls.
+
+    `auth`: "simple" (SimpleAuthManager, users from `users`) or "fab" (the production auth manager,
+    `sb87.auth.RosterFabAuthManager`; its users are made by `python -m sb87.roster_accounts`).
+    """
     api = f"http://127.0.0.1:{ports['api']}"
     env = {
         "AIRFLOW_HOME": str(airflow_home),
@@ -142,6 +155,17 @@ def airflow_config_env(
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["triggerer_log"]),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
     }
+    if celery:
+        # A queue of the stack's own: another stack (or a test session) on the same Redis never
+        # takes this one's tasks. Results go to the metadata database, as in the official compose file.
+        env["AIRFLOW__CORE__EXECUTOR"] = "CeleryExecutor"
+        env["AIRFLOW__CELERY__BROKER_URL"] = celery["broker_url"]
+        # The driver stays in the URL: to celery's database backend a bare postgresql:// means psycopg 3.
+        env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + sql_alchemy_conn
+        env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] = celery["queue"]
+        env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = env["AIRFLOW__CORE__PARALLELISM"]
+    if auth == "fab":
+        env["AIRFLOW__CORE__AUTH_MANAGER"] = FAB_AUTH_MANAGER
     if metadata_db == "postgres":
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE"] = "5"
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW"] = "10"

@@ -23,6 +23,7 @@ import httpx
 import psutil
 
 from stack.airflow_procs import (
+    CELERY_WORKER,
     COMPONENTS,
     HEALTH_KEYS,
     SERVICE_USER,
@@ -33,6 +34,7 @@ from stack.airflow_procs import (
     write_sqlite_tuning,
 )
 from stack.client import ApiClient
+from stack.machine_services import ServerPostgres, broker_url, ensure_redis, pg_server_url
 from stack.ports import LOOPBACK, port_in_use, resolve_ports, wait_for_port
 from stack.postgres import Postgres
 from stack.procs import StackError, descendants, log_tail, run_logged, spawn, terminate_groups
@@ -68,6 +70,9 @@ class Stack:
     `extra_env`: added to every Airflow process (e.g. more `AIRFLOW_CONN_*`, `SB87_CONFIG`).
     `dags_folder`: defaults to `<repo>/dags`; tests point it at a throwaway folder.
     `metadata_db`: "postgres" (default) or "sqlite"; default from `SB87_METADATA_DB`.
+    `executor`: "local" (default; LocalExecutor and a private PostgreSQL) or "celery" (CeleryExecutor,
+    a separate Celery worker, Redis `SB87_BROKER_URL` as the broker and databases of the stack's own
+    on the PostgreSQL server `SB87_PG_SERVER`); default from `SB87_EXECUTOR`.
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class Stack:
         dags_folder: Path | None = None,
         metadata_db: str | None = None,
         health_timeout: float = 180.0,
+        executor: str | None = None,
     ) -> None:
         self.home = Path(home).resolve()
         self.ports = resolve_ports(ports)
@@ -88,13 +94,26 @@ class Stack:
         self.metadata_db = (db or "postgres").lower()
         if self.metadata_db not in ("postgres", "sqlite"):
             raise ValueError(f"SB87_METADATA_DB must be postgres or sqlite, not {self.metadata_db!r}")
+        self.executor = (executor or self.extra_env.get("SB87_EXECUTOR") or os.environ.get("SB87_EXECUTOR")
+                         or "local").lower()
+        if self.executor not in ("local", "celery"):
+            raise ValueError(f"SB87_EXECUTOR must be local or celery, not {self.executor!r}")
+        if self.executor == "celery" and self.metadata_db != "postgres":
+            raise ValueError("the Celery mode keeps its metadata on PostgreSQL (SB87_METADATA_DB=postgres)")
+        # The distributed mode is the production one: FAB users and roles from the roster.
+        self.auth = "fab" if self.executor == "celery" else "simple"
         self.health_timeout = health_timeout
         self.airflow_home = self.home / "airflow"
         self.logs_dir = self.home / "logs"
         self.mail_dir = self.home / "mail"
         self.backup_dir = self.home / "backup"
         self.sshd = Sshd(self.home / "sshd", self.ports["ssh"])
-        self.postgres = Postgres(self.home / "pgdata", self.ports["pg"], self.logs_dir / "postgres.log")
+        self.postgres: Postgres | ServerPostgres
+        if self.executor == "celery":
+            self.postgres = ServerPostgres(pg_server_url(), self.home)
+            self.broker_url = broker_url()
+        else:
+            self.postgres = Postgres(self.home / "pgdata", self.ports["pg"], self.logs_dir / "postgres.log")
         self.processes: dict[str, subprocess.Popen] = {}
         self._env: dict[str, str] | None = None
         self._clients: dict[str, ApiClient] = {}
@@ -147,6 +166,8 @@ class Stack:
             metadata_db=self.metadata_db,
             users=simple_auth_users(_roster_ids(config_path)),
             stack_secrets=load_or_create_secrets(self.home / "secrets.json"),
+            celery=self._celery_settings(),
+            auth=self.auth,
         )
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
         users = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
@@ -171,19 +192,31 @@ class Stack:
         env["SB87_CLIENT_PROBE_PORT"] = str(self.ports["ssh"])
         env["SB87_RESTIC_PASSWORD_FILE"] = str(self.restic_password_file)
         env["SB87_METADATA_DB"] = self.metadata_db
+        env["SB87_EXECUTOR"] = self.executor
         env["SB87_STACK_HOME"] = str(self.home)
         env["SB87_DOCUMENTS_DIR"] = str(self.home / "documents")
         # The project's own database (register, deadline events): connection `sb87_db`.
         if self.metadata_db == "postgres":
-            project_db = {"conn_type": "postgres", "host": LOOPBACK, "port": self.ports["pg"],
-                          "login": "postgres", "schema": "sb87"}
+            project_db = {"conn_type": "postgres", "host": self.postgres.host, "port": self.postgres.port,
+                          "login": self.postgres.user, "schema": self.postgres.database("sb87")}
         else:
             project_db = {"conn_type": "sqlite", "host": str(self.home / "sb87.db")}
         env["AIRFLOW_CONN_SB87_DB"] = json.dumps(project_db)
+        if self.auth == "fab":
+            # roster_accounts gives new FAB users the passwords seeded above (the same file as
+            # SimpleAuthManager's), so `password()` and the service connection hold for both.
+            env["SB87_INITIAL_PASSWORDS_FILE"] = str(self.passwords_file)
+            env["SB87_ADMIN_USERNAME"] = "admin"
+            env["PYTHONPATH"] = str(self.plugins_folder)
         if config_path:
             env["SB87_CONFIG"] = config_path
         env.update(self.extra_env)
         return env
+
+    def _celery_settings(self) -> dict[str, str] | None:
+        if self.executor != "celery":
+            return None
+        return {"broker_url": self.broker_url, "queue": self.postgres.prefix}
 
     @property
     def env(self) -> dict[str, str]:
@@ -217,11 +250,16 @@ class Stack:
         env = self.env
         try:
             self._start_side_services(env)
+            if self.executor == "celery":
+                ensure_redis(self.broker_url)
             if self.metadata_db == "postgres":
                 self.postgres.start()
             airflow = str(VENV_BIN / "airflow")
             run_logged([airflow, "db", "migrate"], self.logs_dir / "db-migrate.log", env, 600,
                        "airflow db migrate")
+            if self.auth == "fab":
+                run_logged([sys.executable, "-m", "sb87.roster_accounts"], self.logs_dir / "roster-accounts.log",
+                           env, 300, "python -m sb87.roster_accounts")
             # the pool is created while the components boot (each airflow CLI call costs seconds)
             pool = spawn(
                 "pools set",
@@ -235,6 +273,12 @@ class Stack:
                 self.processes[name] = spawn(name, argv, self.logs_dir / f"{name}.log", env, cwd=self.home)
                 if name == "api-server" and not wait_for_port(self.ports["api"], 120):
                     raise StackError(f"api-server is not listening:\n{log_tail(self.logs_dir / 'api-server.log')}")
+            if self.executor == "celery":
+                argv = [airflow, *(a.format(concurrency=env["AIRFLOW__CELERY__WORKER_CONCURRENCY"],
+                                            queue=self.postgres.prefix) for a in CELERY_WORKER)]
+                self.processes["celery-worker"] = spawn(
+                    "celery-worker", argv, self.logs_dir / "celery-worker.log", env, cwd=self.home
+                )
             if pool.wait(timeout=300) != 0:
                 raise StackError(f"airflow pools set failed:\n{log_tail(self.logs_dir / 'pools.log')}")
             self._wait_healthy()
@@ -300,7 +344,7 @@ class Stack:
                     )
             last = self.health()
             if last and all((last.get(k) or {}).get("status") == "healthy" for k in HEALTH_KEYS):
-                if self.passwords_file.exists():
+                if self.passwords_file.exists() and self._worker_ready():
                     return
             time.sleep(0.5)
         unhealthy = [k for k in HEALTH_KEYS if not last or (last.get(k) or {}).get("status") != "healthy"]
@@ -311,6 +355,13 @@ class Stack:
         raise StackError(
             f"stack not healthy after {self.health_timeout:.0f}s: {json.dumps(last)}\n{tails}"
         )
+
+    def _worker_ready(self) -> bool:
+        """The Celery worker is not in the health endpoint; it logs `ready.` once it consumes its queue."""
+        if self.executor != "celery":
+            return True
+        log = self.logs_dir / "celery-worker.log"
+        return log.exists() and " ready." in log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
         """SIGTERM every component's process group, SIGKILL leftovers, then stop PostgreSQL."""
@@ -325,6 +376,12 @@ class Stack:
             client.close()
         self._clients.clear()
         self._started = False
+
+    def discard(self) -> None:
+        """For a throwaway stack, after `stop`: drop its databases from the machine's PostgreSQL server
+        (Celery mode). A private PostgreSQL keeps its data in `home`, which goes with the folder."""
+        if isinstance(self.postgres, ServerPostgres):
+            self.postgres.drop()
 
     def __enter__(self) -> Stack:
         return self.start()
@@ -404,8 +461,12 @@ class Stack:
         return "\n".join([
             f"Airflow UI/API : {self.api_url}   (users: {', '.join(self.users())})",
             f"passwords file : {self.passwords_file}",
+            f"auth manager   : {'FAB (roster roles)' if self.auth == 'fab' else 'SimpleAuthManager'}",
+            f"executor       : {self.executor}"
+            + (f" (broker {self.broker_url}, queue {self.postgres.prefix})" if self.executor == "celery" else ""),
             f"metadata DB    : {self.metadata_db}"
-            + (f" on {LOOPBACK}:{self.ports['pg']}" if self.metadata_db == "postgres" else ""),
+            + (f" {self.postgres.database('airflow')} on {self.postgres.host}:{self.postgres.port}"
+               if self.metadata_db == "postgres" else ""),
             f"backup host    : ssh -p {self.ports['ssh']} -i {self.ssh_client_key} "
             f"{getpass.getuser()}@{LOOPBACK}",
             f"SMTP sink      : {LOOPBACK}:{self.ports['smtp']} -> {self.mail_dir}/*.eml",

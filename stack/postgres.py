@@ -12,6 +12,7 @@ import pwd
 import stat
 import subprocess
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 from stack.procs import StackError, log_tail
@@ -33,6 +34,22 @@ def _bin(name: str) -> str:
     return str(_bin_path() / name)
 
 
+def create_databases(host: str, port: int, user: str, names: Iterable[str]) -> None:
+    """Create each database in `names` that the server at host:port does not have yet."""
+    import psycopg2
+
+    conn = psycopg2.connect(host=host, port=port, user=user, dbname="postgres")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+
+
 class Postgres:
     """One PostgreSQL server with its data in `pgdata`, listening on 127.0.0.1:`port` only."""
 
@@ -42,6 +59,13 @@ class Postgres:
         self.log_file = log_file
         self.max_connections = max_connections
         self.run_as: str | None = None
+
+    host = "127.0.0.1"
+    user = SUPERUSER
+
+    def database(self, logical: str) -> str:
+        """The real name of the `airflow` or `sb87` database (on a private server, the same)."""
+        return logical
 
     def url(self, database: str = "airflow") -> str:
         """SQLAlchemy URL (psycopg2 driver) for a database on this server."""
@@ -134,21 +158,14 @@ class Postgres:
         self._create_databases()
 
     def _create_databases(self) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres")
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                for name in DATABASES:
-                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                    if cur.fetchone() is None:
-                        cur.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            conn.close()
+        create_databases(self.host, self.port, SUPERUSER, DATABASES)
 
     def stop(self) -> None:
         """Fast shutdown with pg_ctl (rolls back open transactions, no recovery needed next start)."""
         if not (self.pgdata / "postmaster.pid").exists():
             return
-        self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"])
+        res = self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"])
+        if res.returncode != 0 and self.is_running():
+            # A fast shutdown waits for a checkpoint; on a loaded machine that can outlast the wait.
+            # Stopping the stack must not leave a server behind: immediate mode recovers on next start.
+            self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "-t", "30", "stop"])

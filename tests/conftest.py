@@ -7,6 +7,7 @@ automatically, so a test cannot forget it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 
@@ -14,6 +15,7 @@ import pytest
 
 from sb87.settings import DEFAULT_CONFIG_FILE
 from stack import Stack, free_ports, read_mail
+from stack.machine_services import ensure_postgres_server
 
 DIRECTOR_LIMIT_DAYS = 0.0005  # of a 24-hour working day: 43.2 s
 
@@ -27,9 +29,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.stack)
 
 
-@pytest.fixture(scope="session")
-def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The project's DAGs on a fresh stack (own home, free ports), stopped at the end of the session."""
+#: The end-to-end suite runs once per mode: the embedded default (LocalExecutor, private PostgreSQL)
+#: and the distributed one (CeleryExecutor, a separate worker, the machine's PostgreSQL and Redis).
+#: `SB87_TEST_MODES=local` narrows it while developing; CI runs both.
+STACK_MODES = [m.strip() for m in os.environ.get("SB87_TEST_MODES", "local,celery").split(",") if m.strip()]
+
+
+@pytest.fixture(scope="session", params=STACK_MODES)
+def airflow_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The project's DAGs on a fresh stack (own home, free ports), stopped at the end of the session.
+
+    In the Celery mode the stack's databases on the machine's PostgreSQL are dropped afterwards.
+    """
     # Short waits between retries and readiness checks keep the failure tests quick; a round-the-clock
     # calendar and a 43-second limit for the director let the deadline test see a warning and a breach.
     config = json.loads(DEFAULT_CONFIG_FILE.read_text(encoding="utf-8"))
@@ -38,7 +49,8 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config_file = tmp_path_factory.mktemp("config") / "sb87.json"
     config_file.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
     quick = {"SB87_SSH_RETRY_DELAY_SECONDS": "3", "SB87_READINESS_POKE_SECONDS": "5", "SB87_CONFIG": str(config_file)}
-    stack = Stack(tmp_path_factory.mktemp("stack"), ports=free_ports(), extra_env=quick)
+    stack = Stack(tmp_path_factory.mktemp(f"stack-{request.param}"), ports=free_ports(), extra_env=quick,
+                  executor=request.param)
     try:
         stack.start()
         # A healthy dag-processor has not necessarily parsed the DAG files yet: the first test would
@@ -48,22 +60,13 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+        stack.discard()
 
 
 @pytest.fixture
 def mail_messages(airflow_stack: Stack) -> Callable[[], list[EmailMessage]]:
     """Call it to read every e-mail the SMTP sink has received so far, oldest first."""
     return lambda: read_mail(airflow_stack.mail_dir)
-
-
-def _postgres_up() -> bool:
-    import psycopg2
-
-    try:
-        psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -73,23 +76,11 @@ def machine_postgres() -> Iterator[str]:
     Production runs the project's database on a real PostgreSQL server; these tests prove the
     register on one. The database is created for the session and dropped afterwards.
     """
-    import subprocess
-    import time
     import uuid
-    from pathlib import Path
 
     import psycopg2
 
-    if not _postgres_up():
-        versions = sorted(p.name for p in Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").is_dir() else []
-        if not versions:
-            pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 and no cluster is installed to start")
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False)
-        deadline = time.monotonic() + 30
-        while not _postgres_up():
-            if time.monotonic() > deadline:
-                pytest.fail("PostgreSQL did not start on 127.0.0.1:5432")
-            time.sleep(0.5)
+    ensure_postgres_server("127.0.0.1", 5432)
     name = f"sb87_test_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
     admin.autocommit = True

@@ -144,10 +144,10 @@ def review_answers(ti: Any) -> list[dict[str, Any]]:
         answer = ti.xcom_pull(task_ids=review_task(n), key="answer")
         if not answer:
             break
-        user = answer.get("responded_by_user") or {}
+        by_id, by = organisation().who_answered(answer)
         rounds.append({"round": n, "option": answer["chosen_options"][0],
                        "reason": ((answer.get("params_input") or {}).get("reason") or "").strip(),
-                       "by": user.get("name") or user.get("id") or "", "by_id": user.get("id") or ""})
+                       "by": by, "by_id": by_id})
     return rounds
 
 
@@ -158,9 +158,9 @@ def endorsed_details(ti: Any) -> dict[str, Any]:
     if endorsed is None:
         raise LookupError("no round of the server-details document was endorsed")
     entry = ti.xcom_pull(task_ids=details_task(endorsed["round"]))
-    user = entry.get("responded_by_user") or {}
+    recorded_by_id, recorded_by = organisation().who_answered(entry)
     return {"fields": dict(entry["params_input"]), "round": endorsed["round"], "reviews": reviews,
-            "recorded_by": user.get("name") or user.get("id") or "", "recorded_by_id": user.get("id") or "",
+            "recorded_by": recorded_by, "recorded_by_id": recorded_by_id,
             "endorsed_by": endorsed["by"], "endorsed_by_id": endorsed["by_id"]}
 
 

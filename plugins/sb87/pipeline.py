@@ -33,7 +33,7 @@ def decision_record(hitl_output: Mapping[str, Any], services: list[str]) -> dict
     requested services (the seed: backup → ผคน. ผมน. ผรน. ผปน.; restore → ผคน. ผฐน. ผมน.).
     """
     params = hitl_output.get("params_input") or {}
-    user = hitl_output.get("responded_by_user") or {}
+    by_id, by = organisation().who_answered(hitl_output)
     option = hitl_output["chosen_options"][0]
     responded_at = hitl_output.get("responded_at")
     return {
@@ -41,8 +41,8 @@ def decision_record(hitl_output: Mapping[str, Any], services: list[str]) -> dict
         "option": option,
         "reason": (params.get("reason") or "").strip(),
         "sub_units": list(params.get("sub_units") or organisation().default_sub_units(services)),
-        "by": user.get("name") or user.get("id") or "",
-        "by_id": user.get("id") or "",
+        "by": by,
+        "by_id": by_id,
         "at": responded_at.isoformat() if hasattr(responded_at, "isoformat") else str(responded_at),
     }
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = PROJECT_ROOT / "include" / "templates"
@@ -62,6 +64,20 @@ class Organisation:
         wanted = {code for service in services for code in self.raw["sub_units_by_service"].get(service, [])}
         return [code for code in self.sub_unit_codes if code in wanted]
 
+    def who_answered(self, answer: Mapping[str, Any]) -> tuple[str, str]:
+        """(roster id, display name) of whoever answered a human decision.
+
+        Airflow records the person as `responded_by_user` {"id", "name"}. The name is the login name
+        under both SimpleAuthManager and FAB, and the login name is the roster id; FAB's "id" is a
+        row number of its user table, which the roster cannot know.
+        """
+        user = answer.get("responded_by_user") or {}
+        user_id = user.get("name") or user.get("id") or ""
+        try:
+            return user_id, self.person(user_id).name
+        except KeyError:
+            return user_id, user_id
+
     def __getitem__(self, key: str) -> str:
         return self.raw["organisation"][key]
 
@@ -103,6 +119,10 @@ class Settings:
     # Each open request is a running DAG run that waits days for people; Airflow's default of 16
     # active runs per DAG would queue the 17th request behind them.
     max_open_requests: int = 1000
+    # Production auth (FAB; `python -m sb87.roster_accounts`): passwords of newly created users,
+    # and an optional admin account.
+    initial_passwords_file: str = ""
+    admin_username: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
