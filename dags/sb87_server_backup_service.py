@@ -410,11 +410,9 @@ with DAG(
     )
     def notify_result(hitl_output: dict, request: dict, ti=None, dag_run=None) -> bool:
         """
-        E-mails the Thai result notice (HTML and plain text) to the requester, copied to the IT
-        Centre, once: a retry after a sent notice sends nothing.
+        E-mails the Thai result notice (HTML and plain text) with the result memo (PDF) to the
+        requester, copied to the IT Centre, once: a retry after a sent notice sends nothing.
         """
-        from sb87.notices import send_notice_once
-
         decision = pipeline.decision_record(hitl_output, request["services"])
         servers = pipeline.server_outcomes(
             request,
@@ -427,16 +425,7 @@ with DAG(
             ti.xcom_pull(task_ids=f"{pipeline.RESTORE_GROUP}.verify_delivery"),
         )
         context = pipeline.notice_context(request, decision, servers=servers, restored=restored)
-        memo = pipeline.outgoing_memo(dag_run.run_id, "result", context)
-        sent = send_notice_once(
-            dag_run.run_id,
-            "result",
-            {**context, "memo": memo},
-            attachments=[memo["path"]],
-            to=pipeline.requester(request),
-            cc=pipeline.memo_copies(),
-            conn_id=cfg.smtp_conn_id,
-        )
+        sent, _ = pipeline.send_memo_notice(dag_run.run_id, "result", context)
         set_run_note(dag_run.dag_id, dag_run.run_id, pipeline.done_note(request, servers, restored, dag_run.run_id))
         return sent
 
@@ -447,20 +436,8 @@ with DAG(
     )
     def notify_rejection(hitl_output: dict, request: dict, dag_run=None) -> bool:
         """E-mails the rejection and its reason to the requester, once; the run then ends successfully."""
-        from sb87.notices import send_notice_once
-
         decision = pipeline.decision_record(hitl_output, request["services"])
-        context = pipeline.notice_context(request, decision)
-        memo = pipeline.outgoing_memo(dag_run.run_id, "rejection", context)
-        sent = send_notice_once(
-            dag_run.run_id,
-            "rejection",
-            {**context, "memo": memo},
-            attachments=[memo["path"]],
-            to=pipeline.requester(request),
-            cc=pipeline.memo_copies(),
-            conn_id=cfg.smtp_conn_id,
-        )
+        sent, memo = pipeline.send_memo_notice(dag_run.run_id, "rejection", pipeline.notice_context(request, decision))
         append_run_note(dag_run.dag_id, dag_run.run_id, f"หนังสือแจ้งผล ที่ {memo['number']}: {memo['path']}")
         return sent
 

@@ -61,3 +61,14 @@ def test_message_round_trip_keeps_thai() -> None:
     assert parsed["To"].addresses[0].addr_spec == "somying@doh.example.go.th"
     assert parsed.get_body(("plain",)).get_content() == notice.text
     assert "ไม่อนุมัติ" in parsed.get_body(("html",)).get_content()
+
+
+def test_memo_date_is_the_date_in_bangkok_not_on_the_server() -> None:
+    """At 18:00 UTC on 24 November it is already 25 November in Thailand: the memo says 25."""
+    from datetime import UTC, datetime
+
+    from sb87.thai_dates import bangkok_date, thai_date
+
+    evening_utc = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
+    assert thai_date(bangkok_date(evening_utc)) == "25 พฤศจิกายน 2569"
+    assert thai_date(bangkok_date(datetime(2026, 11, 24, 16, 59, tzinfo=UTC))) == "24 พฤศจิกายน 2569"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from sb87.backends import parse_results
 from sb87.settings import TEMPLATES_DIR, organisation
+from sb87.thai_dates import bangkok_date
 
 APPROVE = "อนุมัติ"
 REJECT = "ไม่อนุมัติ"
@@ -173,7 +173,7 @@ def notice_context(request: Mapping[str, Any], decision: Mapping[str, Any], **ex
         "decision": decision,
         "org": org.raw["organisation"],
         "sub_units": [org.sub_unit_name(code) for code in decision["sub_units"]],
-        "today": date.today(),
+        "today": bangkok_date(),
         **extra,
     }
 
@@ -194,3 +194,18 @@ def outgoing_memo(run_id: str, kind: str, context: Mapping[str, Any]) -> dict[st
     path = outgoing_memo_pdf(run_id, kind, str(entry["number"]), entry["registered_at"], context)
     return {"number": f"{organisation()['letter_code']}/{entry['number']}", "date": entry["registered_at"],
             "path": path}
+
+
+def send_memo_notice(run_id: str, kind: str, context: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """Step 7's notice: the outgoing memo (`outgoing_memo`) attached to the `kind` e-mail to the
+    requester, copied to the IT Centre and General Administration, sent once per run.
+
+    Returns (whether this call sent it, the memo).
+    """
+    from sb87.notices import send_notice_once
+    from sb87.settings import settings
+
+    memo = outgoing_memo(run_id, kind, context)
+    sent = send_notice_once(run_id, kind, {**context, "memo": memo}, attachments=[memo["path"]],
+                            to=requester(context["request"]), cc=memo_copies(), conn_id=settings().smtp_conn_id)
+    return sent, memo

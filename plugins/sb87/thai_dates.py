@@ -26,6 +26,12 @@ def _local(value: date | datetime | str) -> date | datetime:
     return value
 
 
+def bangkok_date(instant: datetime | None = None) -> date:
+    """The date in Thailand at `instant` (default: now). Servers keep UTC; from 17:00 UTC a UTC
+    date would put yesterday on a Thai memo."""
+    return (instant or datetime.now(BANGKOK)).astimezone(BANGKOK).date()
+
+
 def buddhist_year(value: date | datetime | str) -> int:
     return _local(value).year + BE_OFFSET
 
