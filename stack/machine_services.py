@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
-import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from stack.ports import port_in_use, wait_for_port
 from stack.postgres import DATABASES, create_databases
 from stack.procs import StackError
 
@@ -30,23 +28,14 @@ REDIS_START = [
 ]
 
 
-def _answers(host: str, port: int) -> bool:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.settimeout(1)
-        return s.connect_ex((host, port)) == 0
-
-
 def _wait(host: str, port: int, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not _answers(host, port):
-        if time.monotonic() > deadline:
-            raise StackError(f"{what} is not answering on {host}:{port}")
-        time.sleep(0.5)
+    if not wait_for_port(port, timeout, host):
+        raise StackError(f"{what} is not answering on {host}:{port}")
 
 
 def ensure_postgres_server(host: str, port: int) -> None:
     """Start the machine's PostgreSQL cluster if nothing answers on host:port."""
-    if _answers(host, port):
+    if port_in_use(port, host):
         return
     clusters = sorted(p.name for p in Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").is_dir() else []
     if not clusters:
@@ -60,7 +49,7 @@ def ensure_redis(broker_url: str) -> None:
     """Start the machine's Redis if nothing answers at the broker's address."""
     parts = urlsplit(broker_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-    if _answers(host, port):
+    if port_in_use(port, host):
         return
     if (host, port) != ("127.0.0.1", 6379):
         raise StackError(f"the broker {host}:{port} is not answering (only a local Redis on 6379 is started)")

@@ -16,6 +16,7 @@ import pytest
 from sb87.settings import DEFAULT_CONFIG_FILE
 from stack import Stack, free_ports, read_mail
 from stack.machine_services import ensure_postgres_server
+from stack.postgres import create_databases
 
 DIRECTOR_LIMIT_DAYS = 0.0005  # of a 24-hour working day: 43.2 s
 
@@ -82,9 +83,9 @@ def machine_postgres() -> Iterator[str]:
 
     ensure_postgres_server("127.0.0.1", 5432)
     name = f"sb87_test_{uuid.uuid4().hex[:8]}"
+    create_databases("127.0.0.1", 5432, "postgres", [name])
     admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
     admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     finally:
