@@ -3,30 +3,35 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup services demo test test-fast lint bench
 
-$(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 	touch $(STAMP)
 
 setup: $(STAMP)
 
+## The machine's PostgreSQL and Redis (the distributed mode and the project database's tests), started if down.
+services:
+	bash scripts/machine_services.sh
+
 ## Start the embedded stack, trigger the sample request, wait for your decision (Ctrl-C stops all).
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-## Lint, then every test (unit, contract and end-to-end on the real embedded stack).
-test: $(STAMP)
+## Lint, then every test (unit, contract, end to end on the real embedded stack in both modes).
+test: $(STAMP) services
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
-## Only the tests that need no running stack.
+## Only the tests that need no server at all (no stack, no PostgreSQL).
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not stack"
+	$(PY) -m pytest -m "not stack and not server"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-## The burst benchmark (100 requests at once on the embedded stack).
-bench: $(STAMP)
-	$(PY) bench/burst.py
+## The benchmarks (minutes to an hour): bursts on the embedded and distributed stacks, backup throughput.
+bench: $(STAMP) services
+	$(PY) bench/burst.py -n 100
+	$(PY) bench/burst.py -n 50 --executor celery

@@ -25,11 +25,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "plugins")]
-
-from stack import Stack, free_ports  # noqa: E402
-from stack.service import DAG_ID, carry_all_through, task_instance, trigger  # noqa: E402
+from sb87 import steps
+from sb87.settings import PROJECT_ROOT as REPO_ROOT
+from stack import Stack, free_ports
+from stack.rest_driver import DAG_ID, carry_all_through, task_instance, trigger
 
 
 def _parse(ts: str | None) -> datetime | None:
@@ -130,7 +129,7 @@ def main() -> int:
             failed_tasks = body.get("total_entries", 0)
             starts = []
             for run_id in run_ids[:20]:
-                ti = task_instance(admin, run_id, "backup_test.create_policy")
+                ti = task_instance(admin, run_id, steps.BACKUP_POLICY.task("create_policy"))
                 if ti.get("start_date"):
                     starts.append(_parse(ti["start_date"]).timestamp() - ordered_at[run_id])
             latencies = [finished[r] - ordered_at[r] for r in finished]

@@ -18,12 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "plugins")]
-
-from sb87.pipeline import APPROVE  # noqa: E402
-from stack import Stack, default_home, read_mail  # noqa: E402
-from stack.service import (  # noqa: E402
+from sb87 import steps
+from sb87.settings import PROJECT_ROOT as REPO_ROOT
+from stack import Stack, default_home, read_mail
+from stack.rest_driver import (
     DAG_ID,
     carry_through,
     run_state,
@@ -57,19 +55,19 @@ def how_to_approve(stack: Stack, run_id: str) -> str:
     run = run_id.replace("+", "%2B").replace(":", "%3A")
     patch = (
         f"curl -s -X PATCH -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
-        f"{stack.api_url}/api/v2/dags/{DAG_ID}/dagRuns/{run}/taskInstances/director_decision/-1/hitlDetails "
-        f"-d {shlex.quote(json.dumps({'chosen_options': [APPROVE], 'params_input': {}}, ensure_ascii=False))}"
+        f"{stack.api_url}/api/v2/dags/{DAG_ID}/dagRuns/{run}/taskInstances/{steps.DIRECTOR_DECISION}/-1/hitlDetails "
+        f"-d {shlex.quote(json.dumps({'chosen_options': [steps.APPROVE], 'params_input': {}}, ensure_ascii=False))}"
     )
     return f"""
   SB-8-7 demo is running.
   UI:        {stack.api_url}   (log in as {DIRECTOR}; passwords: {stack.passwords_file})
-  Waiting:   run {run_id} at "ขั้นตอนที่ 2 ผู้อำนวยการศูนย์ฯ พิจารณาสั่งการ"
+  Waiting:   run {run_id} at "{steps.DIRECTOR.title}"
   Approve in the UI: Browse → Required Actions → the request → อนุมัติ
-             {required_action_url(stack, run_id, "director_decision")}
+             {required_action_url(stack, run_id, steps.DIRECTOR_DECISION)}
   or with curl:
     {token}
     {patch}
-  Mail:      {stack.mail_dir}  (each message one .eml file)
+  Mail:      {stack.mail_dir}/new  (a Maildir: each message one file)
   Stop:      Ctrl-C stops every process the demo started.
 """
 
@@ -120,7 +118,7 @@ def main() -> int:
         if args.approve:
             carry_through(stack.client, run_id, staff=STAFF, director=DIRECTOR)
         last = None
-        announced = {"director_decision"}
+        announced = {steps.DIRECTOR_DECISION}
         while not stopping:
             announce_new_decisions(stack, run_id, announced)
             state = run_state(stack.client(STAFF), run_id)

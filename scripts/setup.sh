@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openssh-server openssh-client restic fonts-tlwg-laksaman poppler-utils)
+# libicu-dev, pkg-config and g++ build PyICU (Thai line breaking in the memos); chromium drives the
+# browser test (playwright never downloads a browser here).
+APT_PACKAGES=(openssh-server openssh-client restic fonts-tlwg-laksaman poppler-utils libicu-dev pkg-config g++
+              chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -24,6 +27,8 @@ fi
 .venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check uv==0.13.9
 .venv/bin/uv pip install -q -p .venv/bin/python -r requirements-dev.txt
+# The project's own packages (sb87, stack), editable: imports resolve without any sys.path edit.
+.venv/bin/uv pip install -q -p .venv/bin/python --no-deps -e .
 # Byte-code compiled once here: where PYTHONDONTWRITEBYTECODE is set (as on this machine kind and its
 # CI), every Airflow process would otherwise compile Airflow and its providers from source again
 # (measured: importing the SSH operator and the SDK took 4.2 s, 1.9 s with the byte-code). Incremental.

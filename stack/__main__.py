@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from stack.core import Stack, default_home
+from stack.embedded import Stack, default_home
 
 
 def main(argv: list[str] | None = None) -> int:

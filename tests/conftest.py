@@ -1,7 +1,9 @@
-"""Fixtures for tests that need the running embedded stack (marker `stack`).
+"""Fixtures for tests that need the running embedded stack (marker `stack`) or a machine server (`server`).
 
-Deselect them with `-m "not stack"`: any test using a stack fixture gets the marker
-automatically, so a test cannot forget it.
+`make test-fast` deselects both: any test using such a fixture gets the marker automatically, so a
+test cannot forget it. An end-to-end test runs in the embedded default (`local`) unless it is marked
+`@pytest.mark.modes("local", "celery")`: the distributed mode runs what differs there (executor,
+auth manager, databases), not every scenario twice.
 """
 
 from __future__ import annotations
@@ -15,19 +17,36 @@ import pytest
 
 from sb87.settings import DEFAULT_CONFIG_FILE
 from stack import Stack, free_ports, read_mail
-from stack.machine_services import ensure_postgres_server
 from stack.postgres import create_databases
+from stack.server_databases import require_server
 
 DIRECTOR_LIMIT_DAYS = 0.0005  # of a 24-hour working day: 43.2 s
 
-PROJECT_DAGS = ("sb87_server_backup_service", "sb87_step_deadline_watch")
+PROJECT_DAGS = ("sb87_server_backup_service", "sb87_step_deadline_watch", "sb87_notice_outbox")
 STACK_FIXTURES = {"airflow_stack", "smoke_stack", "mail_messages"}
+SERVER_FIXTURES = {"machine_postgres"}
+DEFAULT_MODES = ("local",)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "modes(*names): stack modes an end-to-end test runs in (default: local)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = [], []
     for item in items:
-        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if STACK_FIXTURES & fixtures:
             item.add_marker(pytest.mark.stack)
+        if SERVER_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.server)
+        mode = getattr(getattr(item, "callspec", None), "params", {}).get("airflow_stack")
+        marker = item.get_closest_marker("modes")
+        wanted = marker.args if marker else DEFAULT_MODES
+        (drop if mode is not None and mode not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 #: The end-to-end suite runs once per mode: the embedded default (LocalExecutor, private PostgreSQL)
@@ -49,7 +68,8 @@ def airflow_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     config["step_limits_working_days"]["director_decision"] = DIRECTOR_LIMIT_DAYS
     config_file = tmp_path_factory.mktemp("config") / "sb87.json"
     config_file.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
-    quick = {"SB87_SSH_RETRY_DELAY_SECONDS": "3", "SB87_READINESS_POKE_SECONDS": "5", "SB87_CONFIG": str(config_file)}
+    quick = {"SB87_SSH_RETRY_DELAY_SECONDS": "3", "SB87_READINESS_POKE_SECONDS": "5", "SB87_CONFIG": str(config_file),
+             "SB87_OUTBOX_SWEEP_SECONDS": "15", "SB87_OUTBOX_RETRY_SECONDS": "5"}
     stack = Stack(tmp_path_factory.mktemp(f"stack-{request.param}"), ports=free_ports(), extra_env=quick,
                   executor=request.param)
     try:
@@ -81,7 +101,7 @@ def machine_postgres() -> Iterator[str]:
 
     import psycopg2
 
-    ensure_postgres_server("127.0.0.1", 5432)
+    require_server("127.0.0.1", 5432, "PostgreSQL")
     name = f"sb87_test_{uuid.uuid4().hex[:8]}"
     create_databases("127.0.0.1", 5432, "postgres", [name])
     admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from sb87 import steps
+from sb87.decisions import Decision
+
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 THAI = re.compile(r"[\u0E00-\u0E7F]")
-# Asking a director twice is not what a retry should do, and a refused request stays refused.
-# Notices are retried: they are claimed in the project's database and sent at most once.
-NOT_RETRIED = {"validate_request", "director_decision"}
+# A refused request stays refused. Notices are retried: the outbox sends each at most once.
+NOT_RETRIED = {steps.VALIDATE}
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +47,14 @@ def test_every_task_has_thai_name_and_docs(dagbag: DagBag) -> None:
 
 
 def test_retries_only_where_safe(dagbag: DagBag) -> None:
-    dag = dagbag.dags["sb87_server_backup_service"]
+    dag = dagbag.dags[steps.DAG_ID]
     for t in dag.tasks:
-        if t.task_id.split(".")[-1] in NOT_RETRIED:
+        if t.task_id in NOT_RETRIED:
             assert t.retries == 0, f"{t.task_id} must not be retried automatically"
-        elif t.task_type == "SSHOperator":
+        elif isinstance(t, Decision):
+            # Only to survive Airflow's requeue race: a retry takes the answer already given, never asks twice.
+            assert t.retries == 1, f"{t.task_id}: a decision retries once"
+        elif t.task_type == "BackupScriptOperator":
             assert t.retries >= 1, f"{t.task_id} is idempotent and should retry"
             assert t.pool != "default_pool", f"{t.task_id} must use the backup host's pool"
             assert t.cmd_timeout and t.cmd_timeout > 10, "SSHOperator's 10 s default is too short for backups"
@@ -61,3 +70,42 @@ def test_parse_time_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
         with capsys.disabled():
             print(f"\nparse time {path.name}: {elapsed * 1000:.0f} ms")
         assert elapsed < 30  # Airflow's dagbag_import_timeout default
+
+
+def test_every_task_belongs_to_a_step_of_the_seed(dagbag: DagBag) -> None:
+    """From a step's Thai title to its tasks in one hop: every task id is in `sb87.steps`."""
+    dag = dagbag.dags[steps.DAG_ID]
+    joins = {steps.WORK_FINISHED, steps.CLOSE_TASK}
+    orphans = [t.task_id for t in dag.tasks if steps.step_of(t.task_id) is None and t.task_id not in joins]
+    assert orphans == []
+    for step in steps.STEPS:
+        assert any(step.owns(t.task_id) for t in dag.tasks), f"step {step.number} has no task"
+
+
+def test_a_failed_step_fails_the_run(dagbag: DagBag) -> None:
+    """The closing summary is a teardown: it never decides the run's state, the work's leaves do."""
+    dag = dagbag.dags[steps.DAG_ID]
+    close = dag.get_task(steps.CLOSE_TASK)
+    assert close.is_teardown and not close.on_failure_fail_dagrun
+    leaves = {t.task_id for t in dag.tasks if not t.downstream_list}
+    assert leaves == {steps.CLOSE_TASK}
+    assert {t.task_id for t in close.upstream_list} == {steps.NOTIFY_RESULT, steps.NOTIFY_REJECTION,
+                                                       steps.ROUNDS_EXHAUSTED}
+    for task in dag.tasks:
+        if task.task_id != steps.CLOSE_TASK:
+            assert task.trigger_rule != "all_done", f"{task.task_id} would run past a failure"
+
+
+def test_a_roster_role_with_nobody_refuses_to_load(tmp_path: Path) -> None:
+    """An empty `assigned_users` would open a decision to everyone: the DAG must not load instead."""
+    config = json.loads((DAGS_DIR.parent / "config" / "sb87.json").read_text(encoding="utf-8"))
+    config["users"] = [u for u in config["users"] if steps.IT_DIRECTOR not in u["roles"]]
+    path = tmp_path / "sb87.json"
+    path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    script = ("from airflow.dag_processing.dagbag import DagBag; import sys; "
+              f"bag = DagBag(dag_folder={str(DAGS_DIR / 'sb87_server_backup_service.py')!r}); "
+              "print(list(bag.import_errors.values())); sys.exit(0 if bag.import_errors else 3)")
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "SB87_CONFIG": str(path)},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nobody in the roster has the role 'it_director'" in done.stdout

@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sb87 import store
+from sb87 import steps, store
 from sb87.deadlines import process, step_clocks, summary_rows
 from sb87.workdays import WorkingCalendar
 
 BKK = ZoneInfo("Asia/Bangkok")
 CAL = WorkingCalendar()
-LIMITS = {"director_decision": 1, "backup_policy_test": 3, "restore_file": 1, "result_memo": 1}
+LIMITS = {"director_decision": 1, "backup_policy": 3, "restore_file": 1, "result_memo": 1}
 # Raised Tuesday 24 Nov 2026 10:00: due Wednesday 10:00; 75 % of 8 office hours is reached at 16:00.
 RAISED = datetime(2026, 11, 24, 10, 0, tzinfo=BKK)
 
@@ -23,11 +23,11 @@ def _run(run_id: str, decision_state: str = "awaiting_input", end: datetime | No
         "dag_run_id": run_id,
         "note": "แขวงทางหลวงสกลนครที่ 1 หนังสือที่ ทล 0618/2569",
         "tasks": [
-            {"task_id": "validate_request", "state": "success",
+            {"task_id": steps.VALIDATE, "state": "success",
              "start_date": (RAISED - timedelta(minutes=1)).isoformat(), "end_date": RAISED.isoformat()},
-            {"task_id": "director_decision", "state": decision_state, "start_date": RAISED.isoformat(),
+            {"task_id": steps.DIRECTOR_DECISION, "state": decision_state, "start_date": RAISED.isoformat(),
              "end_date": end.isoformat() if end else None},
-            {"task_id": "backup_test.readiness", "state": None, "start_date": None, "end_date": None},
+            {"task_id": steps.FIRST_BACKUP_TASK, "state": None, "start_date": None, "end_date": None},
         ],
     }
 
@@ -106,3 +106,24 @@ def test_summary_per_step() -> None:
     assert row["step"] == "director_decision" and row["met"] == "missed"
     assert row["due_at"] == datetime(2026, 11, 25, 10, 0, tzinfo=BKK)
     assert row["working_days_used"] == pytest.approx(1.25)
+
+
+def test_a_step_whose_task_failed_is_summarised_as_failed_not_met() -> None:
+    """A failed restore used to be summarised "met": the summary must say the step failed."""
+    tasks = [
+        {"task_id": steps.FIRST_RESTORE_TASK, "state": "success", "start_date": RAISED.isoformat(),
+         "end_date": (RAISED + timedelta(minutes=1)).isoformat()},
+        {"task_id": steps.RESTORE_FILE.task("package"), "state": "failed",
+         "start_date": (RAISED + timedelta(minutes=1)).isoformat(),
+         "end_date": (RAISED + timedelta(minutes=2)).isoformat()},
+        {"task_id": steps.RESTORE_FILE.task("verify_delivery"), "state": "upstream_failed",
+         "start_date": None, "end_date": None},
+    ]
+    [row] = summary_rows(step_clocks(tasks, LIMITS, CAL), RAISED + timedelta(hours=1), CAL)
+    assert (row["step"], row["met"]) == ("restore_file", "failed")
+
+
+def test_every_limit_in_the_organisation_file_names_a_step() -> None:
+    from sb87.deadlines import limits_from_config
+
+    assert set(limits_from_config()) == {s.limit_key for s in steps.limited_steps()}

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tarfile
 import time
@@ -21,12 +22,14 @@ from urllib.parse import quote
 import psutil
 import pytest
 
-from sb87.coordination import ASSIGN_TASK, ENDORSE, ORDER, SEND_BACK, SUBMIT, details_task, review_task
-from sb87.pipeline import APPROVE, REJECT
+from sb87 import steps
+from sb87.field_rules import FIELD_RULES
+from sb87.steps import APPROVE, ENDORSE, ORDER, REJECT, SEND_BACK, SUBMIT, details_task, review_task
 from stack import read_mail
-from stack.service import (
+from stack.rest_driver import (
     answer,
     carry_through,
+    human_steps,
     respond,
     task_instance,
     task_log,
@@ -36,6 +39,7 @@ from stack.service import (
     wait_for_run,
     wait_for_state,
     waiting_decisions,
+    waiting_in,
 )
 
 pytestmark = pytest.mark.stack
@@ -87,6 +91,7 @@ def _restic(stack, repository: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["restic", *args], env=env, capture_output=True, check=True)
 
 
+@pytest.mark.modes("local", "celery")
 def test_approved_request_backs_up_over_ssh_and_mails_the_result(airflow_stack, data_dir: Path) -> None:
     memo_no = "ทล 0601/7001"
     run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
@@ -109,7 +114,7 @@ def test_approved_request_backs_up_over_ssh_and_mails_the_result(airflow_stack, 
     # Step 1's acknowledgement arrived once, with the receipt number from the register.
     [ack] = _mail_for(airflow_stack, memo_no, "รับเรื่องแล้ว")
     receipt = str(ack["Subject"]).split("เลขรับที่ ")[1].split(":")[0]
-    assert receipt.endswith("/2569") or receipt.endswith("/2570")
+    assert re.fullmatch(r"[0-9]+/25[0-9]{2}", receipt), receipt  # number / Buddhist-Era year
     assert "คาดว่าจะดำเนินการแล้วเสร็จภายในวันที่" in ack.get_body(("plain",)).get_content()
 
     # The Thai result e-mail arrived once, to the requester, with what was done.
@@ -126,11 +131,12 @@ def test_approved_request_backs_up_over_ssh_and_mails_the_result(airflow_stack, 
 
     # Operators see where the request stands in the run note, written by the pipeline itself.
     _, run = airflow_stack.client("staff_somchai").get(
-        f"dags/sb87_server_backup_service/dagRuns/{quote(run_id, safe='')}"
+        f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}"
     )
     assert "แจ้งผลแล้ว" in run["note"] and snapshots[0]["short_id"] in run["note"]
 
 
+@pytest.mark.modes("local", "celery")
 def test_rejection_mails_the_reason_and_skips_the_work(airflow_stack, data_dir: Path) -> None:
     memo_no = "ทล 0601/7002"
     run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
@@ -144,8 +150,11 @@ def test_rejection_mails_the_reason_and_skips_the_work(airflow_stack, data_dir: 
     # Only the assigned director may answer: a staff member is refused and nothing changes.
     status, body = respond(airflow_stack.client("staff_somchai"), run_id, APPROVE)
     assert status == 403, body
-    assert task_states(airflow_stack.client("staff_somchai"), run_id)["director_decision"] == "awaiting_input"
+    assert task_states(airflow_stack.client("staff_somchai"), run_id)[steps.DIRECTOR_DECISION] == "awaiting_input"
 
+    # A rejection must say why: without a reason it is refused and the decision stays open.
+    status, body = respond(airflow_stack.client("itc_director"), run_id, REJECT, {"reason": " ", "sub_units": []})
+    assert status == 400 and body["field"] == "reason", body
     reason = "ขอให้ระบุขนาดข้อมูลและช่วงเวลาสำรองข้อมูลให้ชัดเจน"
     status, body = respond(airflow_stack.client("itc_director"), run_id, REJECT, {"reason": reason, "sub_units": []})
     assert status == 200, body
@@ -154,10 +163,11 @@ def test_rejection_mails_the_reason_and_skips_the_work(airflow_stack, data_dir: 
 
     assert wait_for_run(airflow_stack.client("staff_somchai"), run_id, timeout=180) == "success"
     states = task_states(airflow_stack.client("staff_somchai"), run_id)
-    assert states["notify_rejection"] == "success"
-    for skipped in (details_task(1), review_task(1), "coordination.server_details_document", ASSIGN_TASK,
-                    "backup_test.readiness", "backup_test.create_policy", "backup_test.test_backup",
-                    "backup_test.test_restore", "restore_file.list_snapshots", "restore_file.package", "notify_result"):
+    assert states[steps.NOTIFY_REJECTION] == "success"
+    for skipped in (details_task(1), review_task(1), steps.DOCUMENT, steps.ASSIGN, steps.FIRST_BACKUP_TASK,
+                    steps.BACKUP_POLICY.task("create_policy"), steps.BACKUP_POLICY.task("test_backup"),
+                    steps.BACKUP_POLICY.task("test_restore"), steps.FIRST_RESTORE_TASK,
+                    steps.RESTORE_FILE.task("package"), steps.NOTIFY_RESULT):
         assert states[skipped] == "skipped", (skipped, states)
 
     [mail] = _mail_for(airflow_stack, memo_no, "ไม่อนุมัติ")
@@ -169,7 +179,7 @@ def test_rejection_mails_the_reason_and_skips_the_work(airflow_stack, data_dir: 
     memo_text = _pdf_text(pdf.get_content())
     assert "แจ้งผลการพิจารณาคำขอใช้บริการฝากเครื่อง Server" in memo_text and reason in memo_text
     _, run = airflow_stack.client("staff_somchai").get(
-        f"dags/sb87_server_backup_service/dagRuns/{quote(run_id, safe='')}"
+        f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}"
     )
     assert "rejection-memo.pdf" in run["note"]
     assert "server-details.pdf" not in run["note"], "nothing was endorsed, so no server-details document"
@@ -194,7 +204,10 @@ def test_hostile_conf_is_refused_at_trigger_time(airflow_stack, data_dir: Path, 
     spoil(conf)
     status, body = trigger(airflow_stack.client("staff_somchai"), conf)
     assert status == 400, body
-    assert field in json.dumps(body, ensure_ascii=False)
+    # The refusal names the field and says its rule in Thai and English words, not as a regex.
+    assert re.split(r"[.\[]", body["field"])[0] == field
+    assert body["rule_th"] == FIELD_RULES[body["rule_field"]].thai and "(?" not in body["detail"]
+    assert body["airflow_detail"].startswith(f"Invalid input for param {field}:")
 
 
 def test_what_the_schema_cannot_see_fails_at_step_1_before_ssh(airflow_stack, data_dir: Path) -> None:
@@ -206,11 +219,14 @@ def test_what_the_schema_cannot_see_fails_at_step_1_before_ssh(airflow_stack, da
     run_id = body["dag_run_id"]
     assert wait_for_run(airflow_stack.client("staff_somchai"), run_id, timeout=120) == "failed"
     states = task_states(airflow_stack.client("staff_somchai"), run_id)
-    assert states["validate_request"] == "failed"
-    assert states["director_decision"] == "upstream_failed"
-    assert states["backup_test.create_policy"] in (None, "upstream_failed")
-    assert _mail_for(airflow_stack, "ทล 0601/7003") == []
-    assert "servers[1].hostname" in task_log(airflow_stack.client("staff_somchai"), run_id, "validate_request")
+    assert states[steps.VALIDATE] == "failed"
+    assert states[steps.DIRECTOR_DECISION] == "upstream_failed"
+    assert states[steps.BACKUP_POLICY.task("create_policy")] in (None, "upstream_failed")
+    # Nothing reached the requester; the IT Centre is told the request failed at step 1.
+    mails = _mail_for(airflow_stack, "ทล 0601/7003")
+    assert [{a.addr_spec for a in m["To"].addresses} for m in mails] == [{"itc@doh.example.go.th"}]
+    assert steps.INTAKE.title in mails[0].get_body(("plain",)).get_content() + str(mails[0]["Subject"])
+    assert "servers[1].hostname" in task_log(airflow_stack.client("staff_somchai"), run_id, steps.VALIDATE)
 
 
 def test_restore_request_delivers_the_file_as_it_was_at_as_of(airflow_stack, tmp_path: Path) -> None:
@@ -235,8 +251,8 @@ def test_restore_request_delivers_the_file_as_it_was_at_as_of(airflow_stack, tmp
     restore.pop("servers")
     run_id = _approved_run(airflow_stack, restore)
     states = task_states(airflow_stack.client("staff_somchai"), run_id)
-    assert states["backup_test.readiness"] == "skipped"
-    assert states["restore_file.verify_delivery"] == "success"
+    assert states[steps.FIRST_BACKUP_TASK] == "skipped"
+    assert states[steps.RESTORE_FILE.task("verify_delivery")] == "success"
 
     drop = Path(airflow_stack.env["SB87_DROP_DIR"])
     [archive] = drop.glob("SB87-ทล-0601-7103-hr-db-01-*.tar.gz")
@@ -246,6 +262,25 @@ def test_restore_request_delivers_the_file_as_it_was_at_as_of(airflow_stack, tmp
     [mail] = _mail_for(airflow_stack, "ทล 0601/7103", "แจ้งผลการดำเนินงาน")
     text = mail.get_body(("plain",)).get_content()
     assert archive.name in text and hashlib.sha256(archive.read_bytes()).hexdigest() in text
+
+    # A path the snapshot does not hold: step 6 fails, so the run fails; the IT Centre is told once,
+    # the requester is never told "done", and the summary says the step failed (it once said "met").
+    missing = _conf(folder, memo_no="ทล 0601/7104", agency="สำนักงานทางหลวงที่ 1", services=["restore"],
+                    restore={"hostname": "hr-db-01", "paths": [str(folder / "ไม่มีในชุดสำรอง")], "as_of": between})
+    missing.pop("servers")
+    run_id = _start_request(airflow_stack, missing)
+    carry_through(airflow_stack.client, run_id)
+    staff = airflow_stack.client("staff_somchai")
+    assert wait_for_run(staff, run_id, timeout=300) == "failed", task_states(staff, run_id)
+    states = task_states(staff, run_id)
+    assert states[steps.RESTORE_FILE.task("package")] == "failed"
+    assert states[steps.NOTIFY_RESULT] == "upstream_failed" and states[steps.CLOSE_TASK] == "success"
+    [alert] = _alerts_for(airflow_stack, run_id)
+    assert steps.RESTORE_FILE.title in str(alert["Subject"])
+    assert "ไม่มีในชุดสำรอง" in alert.get_body(("plain",)).get_content()
+    assert not _mail_for(airflow_stack, "ทล 0601/7104", "แจ้งผลการดำเนินงาน")
+    _, run = staff.get(f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}")
+    assert f"{steps.RESTORE_FILE.key}:" in run["note"] and "(failed)" in run["note"], run["note"]
 
 
 def test_backup_survives_sshd_killed_mid_backup(airflow_stack, tmp_path: Path) -> None:
@@ -259,7 +294,8 @@ def test_backup_survives_sshd_killed_mid_backup(airflow_stack, tmp_path: Path) -
     conf["servers"][0]["size_gb"] = 1
     run_id = _start_request(airflow_stack, conf)
     carry_through(airflow_stack.client, run_id)
-    wait_for_state(airflow_stack.client("staff_somchai"), run_id, "backup_test.test_backup", {"running"}, timeout=180)
+    wait_for_state(airflow_stack.client("staff_somchai"), run_id, steps.BACKUP_POLICY.task("test_backup"), {"running"},
+                   timeout=180)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(
         "backup" in p.info["cmdline"] and "restic" in p.info["cmdline"][0]
@@ -270,7 +306,7 @@ def test_backup_survives_sshd_killed_mid_backup(airflow_stack, tmp_path: Path) -
     airflow_stack.restart_sshd()
 
     assert wait_for_run(airflow_stack.client("staff_somchai"), run_id, timeout=300) == "success"
-    ti = task_instance(airflow_stack.client("staff_somchai"), run_id, "backup_test.test_backup")
+    ti = task_instance(airflow_stack.client("staff_somchai"), run_id, steps.BACKUP_POLICY.task("test_backup"))
     assert ti["try_number"] >= 2, "the interrupted backup must have been retried"
     repository = Path(airflow_stack.env["SB87_REPO_ROOT"]) / "สำนักแผนงาน" / "fileserver01"
     _restic(airflow_stack, repository, "check")
@@ -283,11 +319,11 @@ def test_a_decision_left_waiting_gets_one_warning_and_one_breach(airflow_stack, 
     from datetime import UTC, datetime
 
     config = json.loads(Path(airflow_stack.env["SB87_CONFIG"]).read_text(encoding="utf-8"))
-    limit = config["step_limits_working_days"]["director_decision"] * 86400
+    limit = config["step_limits_working_days"][steps.DIRECTOR.limit_key] * 86400
     assert limit < 120, "the stack of the tests must shorten the director's limit"
     run_id = _start_request(airflow_stack, _conf(data_dir, memo_no="ทล 0601/7301"))
     staff = airflow_stack.client("staff_somchai")
-    raised = datetime.fromisoformat(task_instance(staff, run_id, "director_decision")["start_date"])
+    raised = datetime.fromisoformat(task_instance(staff, run_id, steps.DIRECTOR_DECISION)["start_date"])
 
     def watch_once_at(fraction: float) -> None:
         wait = raised.timestamp() + fraction * limit - datetime.now(UTC).timestamp()
@@ -332,7 +368,7 @@ def test_steps_3_and_4_send_back_endorse_assign_and_memo(airflow_stack, data_dir
     memo_no = "ทล 0601/7401"
     run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
     # The director gives the work to ผฐน. only: its staff (สุดา) coordinate, nobody else may answer.
-    answer(airflow_stack.client("itc_director"), run_id, "director_decision", APPROVE,
+    answer(airflow_stack.client("itc_director"), run_id, steps.DIRECTOR_DECISION, APPROVE,
            {"reason": "", "sub_units": ["ผฐน."]})
     wait_for_decision(airflow_stack.client("staff_suda"), run_id, details_task(1))
     first = _waiting(airflow_stack, run_id, details_task(1))
@@ -357,17 +393,17 @@ def test_steps_3_and_4_send_back_endorse_assign_and_memo(airflow_stack, data_dir
     answer(airflow_stack.client("group_director"), run_id, review_task(2), ENDORSE, {"reason": ""})
 
     # Step 4: the group director orders สมชาย to proceed.
-    wait_for_decision(airflow_stack.client("group_director"), run_id, ASSIGN_TASK)
-    assert _waiting(airflow_stack, run_id, ASSIGN_TASK)["params"]["staff"]["value"] == ["staff_suda"]
-    answer(airflow_stack.client("group_director"), run_id, ASSIGN_TASK, ORDER,
+    wait_for_decision(airflow_stack.client("group_director"), run_id, steps.ASSIGN)
+    assert _waiting(airflow_stack, run_id, steps.ASSIGN)["params"]["staff"]["value"] == ["staff_suda"]
+    answer(airflow_stack.client("group_director"), run_id, steps.ASSIGN, ORDER,
            {"staff": ["staff_somchai"], "instructions": "ดำเนินการภายในสัปดาห์นี้"})
     staff = airflow_stack.client("staff_somchai")
     assert wait_for_run(staff, run_id, timeout=300) == "success", task_states(staff, run_id)
     states = task_states(staff, run_id)
-    assert states[review_task(3)] == "skipped" and states["coordination.rounds_exhausted"] == "skipped"
+    assert states[review_task(3)] == "skipped" and states[steps.ROUNDS_EXHAUSTED] == "skipped"
 
     # The endorsed document is a PDF in the request's folder, named in the run note.
-    _, run = staff.get(f"dags/sb87_server_backup_service/dagRuns/{quote(run_id, safe='')}")
+    _, run = staff.get(f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}")
     [document] = [w for w in run["note"].split() if w.endswith("server-details.pdf")]
     text = _pdf_text(Path(document).read_bytes())
     assert "เอกสารระบุรายละเอียดการรับฝากเครื่อง Server" in text and "ตู้ R04 ช่อง U12" in text
@@ -397,3 +433,140 @@ def test_steps_3_and_4_send_back_endorse_assign_and_memo(airflow_stack, data_dir
     assert "แจ้งผลการดำเนินงานตามคำขอใช้บริการฝากเครื่อง Server" in memo_text
     assert "2569" in memo_text or "2570" in memo_text
     assert f"เรียน ผู้อำนวยการ{SAMPLE['agency']}" in memo_text
+
+
+@pytest.mark.modes("local", "celery")
+def test_an_answer_given_the_instant_a_decision_opens_completes_it(airflow_stack, data_dir: Path) -> None:
+    """No client-side waiting rule: each decision is answered within a poll (50 ms) of opening."""
+    staff = airflow_stack.client("staff_somchai")
+    run_ids = []
+    for i in range(3):
+        status, body = trigger(staff, _conf(data_dir, memo_no=f"ทล 0601/75{i:02d}"))
+        assert status == 200, body
+        run_ids.append(body["dag_run_id"])
+    for user, task_id, option, params in human_steps():
+        client = airflow_stack.client(user)
+        for run_id in run_ids:
+            deadline = time.monotonic() + 180
+            while task_states(client, run_id).get(task_id) != "awaiting_input":
+                assert time.monotonic() < deadline, (task_id, task_states(client, run_id))
+                time.sleep(0.05)
+            status, body = respond(client, run_id, option, params, task_id)
+            assert status == 200, body
+    for run_id in run_ids:
+        assert wait_for_run(staff, run_id, timeout=300) == "success", task_states(staff, run_id)
+
+
+@pytest.mark.modes("local", "celery")
+def test_a_forged_approval_is_refused_and_stops_the_run_before_ssh(airflow_stack, data_dir: Path) -> None:
+    """The two REST writes that once forged the director's approval: refused for people on the roster;
+    and when an admin makes them anyway, the run stops at the decision's record, before SSH or any notice."""
+    memo_no = "ทล 0601/7701"
+    run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
+    ti_path = f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/{steps.DIRECTOR_DECISION}"
+    forged = {"key": "return_value", "value": {"chosen_options": [APPROVE], "params_input": {"reason": ""},
+                                               "responded_by_user": {"id": "itc_director", "name": "itc_director"}}}
+    for someone in ("staff_somchai", "group_director", "operator"):
+        person = airflow_stack.client(someone)
+        status, body = person.post(f"{ti_path}/xcomEntries", json=forged)
+        assert status == 403, (someone, body)
+        status, body = person.patch(ti_path, json={"new_state": "success"})
+        assert status == 403, (someone, body)
+    assert task_states(airflow_stack.client("admin"), run_id)[steps.DIRECTOR_DECISION] == "awaiting_input"
+
+    admin = airflow_stack.client("admin")
+    assert admin.post(f"{ti_path}/xcomEntries", json=forged)[0] == 201
+    assert admin.patch(ti_path, json={"new_state": "success"})[0] == 200
+    assert wait_for_run(admin, run_id, timeout=180) == "failed"
+    states = task_states(admin, run_id)
+    assert states[steps.DECISION_RECORD] == "failed"
+    assert states[steps.details_task(1)] in (None, "upstream_failed")
+    assert states[steps.BACKUP_POLICY.task("create_policy")] in (None, "upstream_failed")
+    assert "Airflow holds no answer" in task_log(admin, run_id, steps.DECISION_RECORD)
+    decision_mails = [m for m in _mail_for(airflow_stack, memo_no) if "รับเรื่องแล้ว" not in str(m["Subject"])]
+    assert all("SB-8-7" in str(m["Subject"]) and "itc@doh.example.go.th" in str(m["To"]) for m in decision_mails)
+    assert not _mail_for(airflow_stack, memo_no, "แจ้งผลการดำเนินงาน")
+
+
+def test_a_restore_with_no_snapshot_at_as_of_is_refused_at_intake(airflow_stack, data_dir: Path) -> None:
+    """Nothing was backed up by `as_of`: step 1 refuses the request, naming the field, before the
+    director is asked; the IT Centre is told once; the requester gets no result."""
+    memo_no = "ทล 0601/7801"
+    conf = _conf(data_dir, memo_no=memo_no, services=["restore"],
+                 restore={"hostname": SAMPLE["servers"][0]["hostname"], "paths": [str(data_dir)],
+                          "as_of": "2021-01-04T09:00:00+07:00"})
+    conf.pop("servers")
+    status, body = trigger(airflow_stack.client("staff_somchai"), conf)
+    assert status == 200, body
+    run_id = body["dag_run_id"]
+    staff = airflow_stack.client("staff_somchai")
+    assert wait_for_run(staff, run_id, timeout=180) == "failed", task_states(staff, run_id)
+    states = task_states(staff, run_id)
+    assert states[steps.RESTORE_SOURCE] == "failed" and states[steps.DIRECTOR_DECISION] == "upstream_failed"
+    assert "restore." in task_log(staff, run_id, steps.RESTORE_SOURCE)
+    [alert] = _alerts_for(airflow_stack, run_id)
+    assert steps.INTAKE.title in str(alert["Subject"])
+    assert not _mail_for(airflow_stack, memo_no, "แจ้งผลการดำเนินงาน")
+
+
+def _alerts_for(stack, run_id: str, timeout: float = 60) -> list:
+    """The IT Centre's failure alerts about one run (they go through the outbox: give it a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alerts = [m for m in read_mail(stack.mail_dir) if "งานล้มเหลว" in str(m["Subject"])
+                  and run_id in m.get_body(("plain",)).get_content()]
+        if alerts or time.monotonic() > deadline:
+            assert all({a.addr_spec for a in m["To"].addresses} == {"itc@doh.example.go.th"} for m in alerts)
+            return alerts
+        time.sleep(1)
+
+
+def test_an_smtp_outage_delays_the_notices_not_the_request(airflow_stack, data_dir: Path) -> None:
+    """The SMTP server is down from the acknowledgement (step 1) past the result memo (step 7), longer
+    than every task retry: the request still ends successfully, and once the server is back the
+    outbox's sweeper delivers each notice exactly once."""
+    memo_no = "ทล 0601/7901"
+    airflow_stack.kill("smtp-sink")
+    try:
+        run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
+        carry_through(airflow_stack.client, run_id)
+        staff = airflow_stack.client("staff_somchai")
+        assert wait_for_run(staff, run_id, timeout=300) == "success", task_states(staff, run_id)
+        assert not _mail_for(airflow_stack, memo_no)
+    finally:
+        airflow_stack.start_component("smtp-sink")
+    deadline = time.monotonic() + 150
+    kinds = ("รับเรื่องแล้ว", "แจ้งผลการดำเนินงาน")
+    while not all(_mail_for(airflow_stack, memo_no, kind) for kind in kinds):
+        assert time.monotonic() < deadline, [str(m["Subject"]) for m in _mail_for(airflow_stack, memo_no)]
+        time.sleep(2)
+    time.sleep(20)  # one more sweep: nothing is sent twice
+    for kind in kinds:
+        assert len(_mail_for(airflow_stack, memo_no, kind)) == 1, kind
+    decisions = [m for m in read_mail(airflow_stack.mail_dir)
+                 if "รอท่านพิจารณา" in (body := m.get_body(("plain",)).get_content()) and memo_no in body]
+    assert len(decisions) == len({str(m["Message-ID"]) for m in decisions}) == 4  # steps 2, 3 (×2), 4
+
+
+def test_fifty_waiting_decisions_survive_a_killed_scheduler(airflow_stack, data_dir: Path) -> None:
+    """The scheduler is SIGKILLed while 50 requests wait for the director; after it restarts, every
+    decision is still answerable and every request ends as its answer says."""
+    staff, admin, director = (airflow_stack.client(u) for u in ("staff_somchai", "admin", "itc_director"))
+    run_ids = []
+    for i in range(50):
+        status, body = trigger(staff, _conf(data_dir, memo_no=f"ทล 0601/9{i:03d}"))
+        assert status == 200, body
+        run_ids.append(body["dag_run_id"])
+    deadline = time.monotonic() + 600
+    while (waiting := waiting_in(admin, steps.DIRECTOR_DECISION, set(run_ids))) != set(run_ids):
+        assert time.monotonic() < deadline, f"{len(waiting)}/50 waiting"
+        time.sleep(2)
+    airflow_stack.kill_and_restart("scheduler")
+    for run_id in run_ids:
+        status, body = respond(director, run_id, REJECT, {"reason": "ทดสอบการกู้คืนระบบ", "sub_units": []})
+        assert status == 200, body
+    deadline = time.monotonic() + 600
+    for run_id in run_ids:
+        assert wait_for_run(admin, run_id, timeout=max(1, deadline - time.monotonic())) == "success"
+    health = airflow_stack.health()
+    assert health and health["scheduler"]["status"] == "healthy", health

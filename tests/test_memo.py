@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from sb87.memo import (
@@ -21,6 +23,8 @@ from sb87.memo import (
     Memo,
     font_paths,
     it_centre_memo,
+    line_break_opportunities,
+    line_segments,
     paragraphs_from_text,
     render_memo_body,
     render_memo_pdf,
@@ -64,6 +68,7 @@ def sample_memo(**overrides: object) -> Memo:
         "body": body,
         "signatory_name": SIGNATORY,
         "position": POSITION,
+        "emblem_path": "",  # none, whatever SB87_MEMO_EMBLEM says
     }
     fields.update(overrides)
     return Memo(**fields)  # type: ignore[arg-type]
@@ -237,20 +242,71 @@ def body_font_pdf() -> FPDF:
     return pdf
 
 
-def test_wrap_breaks_only_at_spaces_and_zwsp(body_font_pdf: FPDF) -> None:
-    words = ["ศูนย์เทคโนโลยีสารสนเทศ", "กรมทางหลวง", "สำรองข้อมูล", "เซิร์ฟเวอร์"] * 6
-    text = " ".join(words[:12]) + " " + ZWSP.join(words[12:])
-    lines = wrap_text(body_font_pdf, text, 60)
-    assert len(lines) > 2
-    assert all(body_font_pdf.get_string_width(line) <= 60 + 1e-6 for line in lines)
-    # Joining the lines back loses nothing, and every line ends at a word boundary.
-    assert "".join(lines).replace(" ", "") == "".join(words)
+# Words as ICU's Thai dictionary cuts them; the text below has no space at all.
+THAI_WORDS = ["ศูนย์", "เทคโนโลยี", "สารสนเทศ", "ได้", "ดำเนิน", "การ", "สำรอง", "ข้อมูล", "เซิร์ฟเวอร์", "ที่", "แจ้ง",
+              "เกิน", "พื้นที่", "ไตรมาส", "กรม", "ทางหลวง"]
+
+
+def test_wrap_breaks_unspaced_thai_only_between_dictionary_words(body_font_pdf: FPDF) -> None:
+    words = THAI_WORDS * 3
+    text = "".join(words)
+    lines = wrap_text(body_font_pdf, text, 45)
+    assert len(lines) > 3
+    assert all(body_font_pdf.get_string_width(line) <= 45 + 1e-6 for line in lines)
+    assert "".join(lines) == text
     word_ends = {sum(len(w) for w in words[: i + 1]) for i in range(len(words))}
     done = 0
     for line in lines:
-        done += len(line.replace(" ", ""))
+        done += len(line)
         assert done in word_ends, line
-    assert all(ZWSP not in line for line in lines)
+
+
+def test_zero_width_space_adds_a_break_and_is_dropped(body_font_pdf: FPDF) -> None:
+    run = "x" * 30
+    lines = wrap_text(body_font_pdf, f"{run}{ZWSP}{run}", body_font_pdf.get_string_width(run) + 1)
+    assert lines == [run, run]
+
+
+def test_paths_break_after_a_slash_and_never_leave_the_root_slash_alone(body_font_pdf: FPDF) -> None:
+    path = "/srv/ข้อมูล/ไตรมาส/รายงานประจำปีงบประมาณ/สำเนาเอกสาร"
+    lines = wrap_text(body_font_pdf, f"ทดสอบกู้คืนไฟล์ {path}", 45)
+    assert len(lines) > 2 and "".join(lines).replace(" ", "") == "ทดสอบกู้คืนไฟล์" + path
+    assert "/" not in lines
+    assert all(not line.endswith(" /") for line in lines)
+    for line in lines[1:-1]:
+        assert line.endswith("/") or line.startswith("/"), lines
+    assert any("ไตรมาส/" in line for line in lines)
+
+
+def test_a_folder_name_wider_than_a_line_parts_between_words_not_letters(body_font_pdf: FPDF) -> None:
+    words = ["รายงาน", "ประจำ", "ปี", "งบ", "ประมาณ", "สำนักงาน", "ทางหลวง"]
+    path = "/srv/" + "".join(words)
+    lines = wrap_text(body_font_pdf, path, 30)
+    assert len(lines) > 2 and "".join(lines) == path
+    word_ends = {len("/srv/" + "".join(words[:i])) for i in range(len(words) + 1)}
+    done = 0
+    for line in lines:
+        done += len(line)
+        assert done in word_ends, lines
+
+
+@pytest.mark.parametrize(
+    "kept",
+    ["20 พฤศจิกายน 2569", "24 พ.ย. 2569 เวลา 10.30 น.", "01.00 น.", "0.5 GB", "7 ชุด", "0 2354 6668",
+     "ทล 0618/2569", "backup-node01.doh.go.th", "ที่ 1"],
+)
+def test_dates_times_numbers_and_host_names_have_no_break_inside(kept: str) -> None:
+    text = f"ตามที่แจ้งไว้ {kept} แล้วนั้น"
+    start = text.index(kept)
+    inside = [p for p in line_break_opportunities(text) if start < p < start + len(kept)]
+    assert inside == [], [text[:p] + "|" for p in inside]
+
+
+def test_line_segments_reassemble_the_text() -> None:
+    text = "ผู้อำนวยการได้พิจารณาแล้ว ข้อมูลที่แจ้งเกินพื้นที่ 😀 /srv/a"
+    segments = line_segments(text)
+    assert "".join(segments) == text
+    assert "เกิน" in [s.strip() for s in segments] and "พื้นที่" in [s.strip() for s in segments]
 
 
 def test_wrap_overlong_run_keeps_clusters_intact(body_font_pdf: FPDF) -> None:
@@ -265,3 +321,49 @@ def test_wrap_overlong_run_keeps_clusters_intact(body_font_pdf: FPDF) -> None:
 def test_thai_cluster_breaks() -> None:
     # น้ำ | เสีย: no cut inside น้ำ, none between เ and ส.
     assert thai_cluster_breaks("น้ำเสีย") == [3, 6]
+
+
+# ---------------------------------------------------------------------------------------------
+# Page breaks: the closing and the signature stay together; a page that runs on says so
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed")
+def test_signature_keeps_body_lines_with_it_and_page_one_ends_with_a_continuation_line(tmp_path: Path) -> None:
+    closing = "จึงเรียนมาเพื่อโปรดทราบ"
+    seen_two_pages = 0
+    # Body lengths around the point where the signature block no longer fits on page 1.
+    for n in range(22, 31):
+        body = [f"ย่อหน้าที่ {i} ของบันทึกข้อความทดสอบการขึ้นหน้าใหม่" for i in range(1, n)] + [closing]
+        pdf = render_memo_pdf(sample_memo(body=body), tmp_path / f"m{n}.pdf")
+        pages = [
+            subprocess.run(["pdftotext", "-layout", "-f", str(k), "-l", str(k), str(pdf), "-"], check=True,
+                           capture_output=True, text=True).stdout
+            for k in range(1, len(PdfReader(pdf).pages) + 1)
+        ]
+        signature_page = next(k for k, text in enumerate(pages) if f"({SIGNATORY})" in text)
+        assert closing in pages[signature_page], f"{n}: the signature is apart from the closing"
+        body_lines = [ln.strip() for ln in pages[signature_page].splitlines() if ln.strip()]
+        before_closing = body_lines[: body_lines.index(closing)]
+        # At least the last lines of the body come along: never a closing and signature alone.
+        assert [ln for ln in before_closing if ln.startswith("ย่อหน้าที่")], f"{n}: {body_lines[:3]}"
+        if len(pages) == 1:
+            continue
+        seen_two_pages += 1
+        page1 = [ln.strip() for ln in pages[0].splitlines() if ln.strip()]
+        page2 = [ln.strip() for ln in pages[1].splitlines() if ln.strip()]
+        assert page2[0] == "- 2 -"
+        first_word = line_segments(page2[1])[0].strip()
+        assert page1[-1] == f"/{first_word}...", (page1[-1], page2[1])
+    assert seen_two_pages >= 3, "the range must cross the page break"
+
+
+@given(st.text(alphabet=st.sampled_from([*"กขคงเแโไะาำิีุู่้๊๋์ ัน", "/", "-", "1", "a", " ", ".", "😀", "\u0301", "\u200b"]),
+               max_size=120))
+@settings(max_examples=60, deadline=None)
+def test_wrapping_any_text_loses_and_invents_nothing(text: str) -> None:
+    pdf = FPDF(unit="mm", format="A4")
+    pdf.add_font(FONT_FAMILY, "", str(font_paths()[""]))
+    pdf.set_font(FONT_FAMILY, "", BODY_PT / SARABUN_SCALE)
+    lines = wrap_text(pdf, text, 25)
+    assert "".join(lines).replace(" ", "") == text.replace(ZWSP, "").replace(" ", "")
+    assert "".join(line_segments(text)) == text

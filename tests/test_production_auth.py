@@ -19,12 +19,12 @@ from urllib.parse import quote
 
 import pytest
 
-from sb87.pipeline import APPROVE
+from sb87.steps import APPROVE, DAG_ID, DIRECTOR_DECISION
 from stack import Stack
 from stack.client import ApiClient
-from stack.service import respond, task_states, trigger, wait_for_decision
+from stack.rest_driver import respond, task_states, trigger, wait_for_decision
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.modes("celery")]
 
 SAMPLE = json.loads((Path(__file__).resolve().parents[1] / "config" / "sample_request.json").read_text("utf-8"))
 ROSTER = json.loads((Path(__file__).resolve().parents[1] / "config" / "sb87.json").read_text("utf-8"))
@@ -32,8 +32,7 @@ ROSTER = json.loads((Path(__file__).resolve().parents[1] / "config" / "sb87.json
 
 @pytest.fixture
 def fab_stack(airflow_stack: Stack) -> Stack:
-    if airflow_stack.auth != "fab":
-        pytest.skip("FAB users and roles are the distributed (production) mode's auth")
+    assert airflow_stack.auth == "fab", "the distributed (production) mode runs FAB users and roles"
     return airflow_stack
 
 
@@ -73,14 +72,14 @@ def test_only_the_assigned_director_answers_and_the_audit_names_them(fab_stack: 
     for someone in ("operator", "staff_somchai", "group_director"):
         status, body = respond(fab_stack.client(someone), run_id, APPROVE, {"reason": "", "sub_units": []})
         assert status == 403, (someone, body)
-    assert task_states(fab_stack.client("operator"), run_id)["director_decision"] == "awaiting_input"
+    assert task_states(fab_stack.client("operator"), run_id)[DIRECTOR_DECISION] == "awaiting_input"
 
     status, body = respond(fab_stack.client("itc_director"), run_id, APPROVE, {"reason": "", "sub_units": []})
     assert status == 200, body
     # FAB records its row number as the user id; the audit goes by the login name, the roster's id.
     assert body["responded_by"]["name"] == "itc_director"
     director = next(p["name"] for p in ROSTER["users"] if p["id"] == "itc_director")
-    path = f"dags/sb87_server_backup_service/dagRuns/{quote(run_id, safe='')}"
+    path = f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
     for _ in range(120):
         _, run = fab_stack.client("operator").get(path)
         if "อนุมัติ โดย" in (run.get("note") or ""):

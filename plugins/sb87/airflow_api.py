@@ -111,3 +111,19 @@ def run_tasks(dag_id: str, run_id: str, conn_id: str = API_CONN_ID) -> list[dict
         tis = http.get(f"{run_path(dag_id, run_id)}/taskInstances", params={"limit": 200})
         tis.raise_for_status()
         return tis.json()["task_instances"]
+
+
+def task_error(dag_id: str, run_id: str, task_id: str, try_number: int, conn_id: str = API_CONN_ID) -> str:
+    """The error a task try failed with, in one line, as its log records it (for the IT Centre's alert)."""
+    with api_session(conn_id) as http:
+        response = http.get(f"{run_path(dag_id, run_id)}/taskInstances/{task_id}/logs/{try_number}",
+                            params={"full_content": "true"}, headers={"Accept": "application/json"})
+    if response.status_code != 200:
+        return f"(log not readable: HTTP {response.status_code})"
+    content = response.json().get("content") or []
+    errors = [f"{e.get('exc_type')}: {e.get('exc_value')}" for entry in content if isinstance(entry, dict)
+              for e in entry.get("error_detail") or []]
+    events = [str(entry.get("event", "")) for entry in content
+              if isinstance(entry, dict) and entry.get("level") in ("error", "critical")]
+    line = " ".join((errors or events or ["(no error in the log)"])[-1].split())
+    return line if len(line) <= 300 else line[:299] + "…"

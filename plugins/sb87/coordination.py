@@ -3,118 +3,100 @@
 Step 3: the staff of the sub-units the IT Centre Director picked record the server-details
 document (เอกสารระบุรายละเอียดการรับฝากเครื่อง Server) in a form; the group/division director
 endorses it or sends it back with a reason, which opens the next round pre-filled with the last
-entries. A DAG is acyclic, so the rounds are unrolled up to `MAX_ROUNDS`.
+entries. A DAG is acyclic, so the rounds are unrolled up to `steps.MAX_ROUNDS`.
 Step 4: the group/division director orders staff from the roster to carry the work out; they
 become the assignees of the later steps (deadline warnings go to them).
+
+Every answer is read back with `decisions.verified_answer`, never from a task's XCom.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Param
+from airflow.providers.standard.operators.empty import EmptyOperator
 
+from sb87 import forms, steps
+from sb87.decisions import BranchDecision, Decision, DecisionNotVerified, hitl_body, subject, verified_answer
 from sb87.settings import Person, organisation
-
-GROUP = "coordination"
-MAX_ROUNDS = 3
-SUBMIT = "ส่งเอกสารให้ผู้อำนวยการกลุ่มฯ"
-ENDORSE = "เห็นชอบ"
-SEND_BACK = "ส่งกลับแก้ไข"
-ORDER = "สั่งการให้ดำเนินการ"
-DOCUMENT_TASK = f"{GROUP}.server_details_document"
-ROUNDS_EXHAUSTED_TASK = f"{GROUP}.rounds_exhausted"
-ASSIGN_TASK = "assign_staff"
-ONE_LINE = r"^[^\r\n]*$"
-
-
-def details_task(round_no: int) -> str:
-    return f"{GROUP}.server_details_{round_no}"
-
-
-def review_task(round_no: int) -> str:
-    return f"{GROUP}.review_details_{round_no}"
-
-
-def endorsed_task(round_no: int) -> str:
-    return f"{GROUP}.endorsed_{round_no}"
-
-
-def _text(title: str, default: str = "", max_length: int = 200, **extra: Any) -> Param:
-    return Param(default, type="string", maxLength=max_length, pattern=ONE_LINE, title=title, **extra)
-
-
-def details_params() -> dict[str, Param]:
-    """The form of the server-details document (pre-filled from the request when it opens).
-
-    No name may repeat a request field: Airflow lets the run's conf override a task param of the
-    same name, so `retention` here would receive the request's retention object.
-    """
-    return {
-        "server_name": _text("ชื่อเครื่อง Server"),
-        "address": _text("หมายเลข IP", max_length=100),
-        "os": _text("ระบบปฏิบัติการ", max_length=100),
-        "location": _text("ตำแหน่งติดตั้งในศูนย์ข้อมูล", description="เช่น ห้อง DC ชั้น 3 ตู้ R04 ช่อง U12"),
-        "data_paths": Param("", type="string", maxLength=4000, title="ข้อมูลที่ต้องสำรอง / กู้คืน",
-                            description="หนึ่งบรรทัดต่อหนึ่งตำแหน่ง"),
-        "size_gb": Param(1, type="number", minimum=0, maximum=1_000_000, title="ขนาดข้อมูลโดยประมาณ (GB)"),
-        "backup_window": _text("ช่วงเวลาสำรองข้อมูล", description="เช่น ทุกวัน 01:00-05:00 น."),
-        "retention_period": _text("ระยะเวลาเก็บรักษา"),
-        "unit_contacts": _text("ผู้ประสานงานของหน่วยงาน", max_length=500),
-        "consultant_contacts": _text("ผู้ประสานงานทีมที่ปรึกษา", max_length=500),
-        "notes": Param("", type="string", maxLength=2000, title="หมายเหตุ"),
-    }
-
-
-def review_params() -> dict[str, Param]:
-    return {"reason": Param("", type="string", maxLength=1000, title="เหตุผล / สิ่งที่ต้องแก้ไข",
-                            description="จำเป็นเมื่อส่งกลับแก้ไข: ข้อความนี้ส่งถึงเจ้าหน้าที่")}
-
-
-def assign_params() -> dict[str, Param]:
-    staff = organisation().with_role("staff")
-    ids = [p.id for p in staff]
-    return {
-        "staff": Param(ids[:1], type="array", items={"type": "string", "enum": ids}, minItems=1, uniqueItems=True,
-                       title="เจ้าหน้าที่ผู้ดำเนินการ", examples=ids,
-                       values_display={p.id: p.name for p in staff}),
-        "instructions": Param("", type="string", maxLength=1000, title="ข้อสั่งการ"),
-    }
-
-
-def _director_sub_units(ti: Any, request: Mapping[str, Any]) -> list[str]:
-    answer = ti.xcom_pull(task_ids="director_decision") or {}
-    chosen = (answer.get("params_input") or {}).get("sub_units") or []
-    return list(chosen) or organisation().default_sub_units(request["services"])
 
 
 def coordinating_staff(context: Mapping[str, Any]) -> list[Person]:
     """Staff of the sub-units the IT Centre Director picked (every staff member if none works there)."""
-    ti = context["ti"]
-    units = set(_director_sub_units(ti, ti.xcom_pull(task_ids="validate_request")))
-    staff = organisation().with_role("staff")
+    decision = context["ti"].xcom_pull(task_ids=steps.DECISION_RECORD)
+    units = set(decision["sub_units"])
+    staff = organisation().with_role(steps.STAFF)
     return [p for p in staff if units & set(p.sub_units)] or staff
+
+
+def _answer(context: Mapping[str, Any], task_id: str, role: str) -> dict[str, Any]:
+    ti = context["ti"]
+    return verified_answer(ti.dag_id, ti.run_id, task_id, role)
+
+
+def recorded_fields(context: Mapping[str, Any], round_no: int) -> dict[str, Any]:
+    """The whole document as round `round_no` recorded it.
+
+    Airflow keeps only the fields a client sent; the form showed the rest pre-filled (the request,
+    or the round before), so the document is rebuilt the same way.
+    """
+    fields = {key: param.value for key, param in forms.details_params().items()}
+    if round_no > 1:
+        fields.update(recorded_fields(context, round_no - 1))
+    else:
+        fields.update(from_request(context["ti"].xcom_pull(task_ids=steps.VALIDATE)))
+    fields.update(_answer(context, steps.details_task(round_no), steps.STAFF)["params"])
+    return fields
+
+
+def details_prefill(round_no: int) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Round 1 starts from the request; a later round from what was sent back."""
+
+    def prefill(context: Mapping[str, Any]) -> dict[str, Any]:
+        if round_no > 1:
+            return recorded_fields(context, round_no - 1)
+        return from_request(context["ti"].xcom_pull(task_ids=steps.VALIDATE))
+
+    return prefill
+
+
+def details_extras(round_no: int) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """What the round's form shows besides the request: why the last round was sent back."""
+
+    def extras(context: Mapping[str, Any]) -> dict[str, Any]:
+        sent_back = None
+        if round_no > 1:
+            review = _answer(context, steps.review_task(round_no - 1), steps.GROUP_DIRECTOR)
+            sent_back = {"by": review["by"], "reason": (review["params"].get("reason") or "").strip()}
+            if not sent_back["reason"]:
+                raise DecisionNotVerified(f"{steps.review_task(round_no - 1)}: sent back without saying why")
+        return {"round_no": round_no, "sent_back": sent_back}
+
+    return extras
+
+
+def review_extras(round_no: int) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """The review shows the document as this round recorded it."""
+
+    def extras(context: Mapping[str, Any]) -> dict[str, Any]:
+        by = _answer(context, steps.details_task(round_no), steps.STAFF)["by"]
+        return {"round_no": round_no, "last_round": round_no == steps.MAX_ROUNDS,
+                "entry": {"params_input": recorded_fields(context, round_no), "by": by}}
+
+    return extras
+
+
+def assignment_extras(context: Mapping[str, Any]) -> dict[str, Any]:
+    return {"document": context["ti"].xcom_pull(task_ids=steps.DOCUMENT)}
 
 
 def ordered_staff_default(context: Mapping[str, Any]) -> dict[str, Any]:
     """Step 4's form starts with the staff who recorded the document."""
-    who = endorsed_details(context["ti"])["recorded_by_id"]
-    staff_ids = {p.id for p in organisation().with_role("staff")}
+    who = context["ti"].xcom_pull(task_ids=steps.DOCUMENT)["recorded_by_id"]
+    staff_ids = {p.id for p in organisation().with_role(steps.STAFF)}
     return {"staff": [who]} if who in staff_ids else {}
-
-
-def details_prefill(round_no: int):
-    """Round 1 starts from the request; a later round from what was sent back."""
-
-    def prefill(context: Mapping[str, Any]) -> dict[str, Any]:
-        ti = context["ti"]
-        if round_no > 1:
-            previous = ti.xcom_pull(task_ids=details_task(round_no - 1)) or {}
-            return dict(previous.get("params_input") or {})
-        return from_request(ti.xcom_pull(task_ids="validate_request"))
-
-    return prefill
 
 
 def from_request(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,34 +119,87 @@ def from_request(request: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def review_answers(ti: Any) -> list[dict[str, Any]]:
-    """Each review round that was answered, in order: round, option, reason, by whom."""
-    rounds = []
-    for n in range(1, MAX_ROUNDS + 1):
-        answer = ti.xcom_pull(task_ids=review_task(n), key="answer")
-        if not answer:
-            break
-        by_id, by = organisation().who_answered(answer)
-        rounds.append({"round": n, "option": answer["chosen_options"][0],
-                       "reason": ((answer.get("params_input") or {}).get("reason") or "").strip(),
-                       "by": by, "by_id": by_id})
-    return rounds
+def endorsed_details(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The document as endorsed: the endorsed round's fields, who recorded it and who endorsed it.
+
+    Walks the rounds through Airflow's records: each review up to the endorsement must have been
+    answered by the group/division director, each document by an assigned staff member.
+    """
+    reviews = []
+    for n in range(1, steps.MAX_ROUNDS + 1):
+        review = _answer(context, steps.review_task(n), steps.GROUP_DIRECTOR)
+        reviews.append({"round": n, "option": review["option"], "by": review["by"], "by_id": review["by_id"],
+                        "reason": (review["params"].get("reason") or "").strip()})
+        if review["option"] == steps.ENDORSE:
+            entry = _answer(context, steps.details_task(n), steps.STAFF)
+            return {"fields": recorded_fields(context, n), "round": n, "reviews": reviews,
+                    "recorded_by": entry["by"], "recorded_by_id": entry["by_id"],
+                    "endorsed_by": review["by"], "endorsed_by_id": review["by_id"]}
+    raise LookupError("no round of the server-details document was endorsed")
 
 
-def endorsed_details(ti: Any) -> dict[str, Any]:
-    """The document as endorsed: the fields of the endorsed round, who recorded and who endorsed it."""
-    reviews = review_answers(ti)
-    endorsed = next((r for r in reviews if r["option"] == ENDORSE), None)
-    if endorsed is None:
-        raise LookupError("no round of the server-details document was endorsed")
-    entry = ti.xcom_pull(task_ids=details_task(endorsed["round"]))
-    recorded_by_id, recorded_by = organisation().who_answered(entry)
-    return {"fields": dict(entry["params_input"]), "round": endorsed["round"], "reviews": reviews,
-            "recorded_by": recorded_by, "recorded_by_id": recorded_by_id,
-            "endorsed_by": endorsed["by"], "endorsed_by_id": endorsed["by_id"]}
+def server_details_document(request: Mapping[str, Any], receipt: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Step 3's end: the endorsed document as a PDF in the request's folder, named in the run note."""
+    from sb87.airflow_api import append_run_note
+    from sb87.documents import server_details_pdf
+
+    dag_run = context["dag_run"]
+    endorsed = endorsed_details(context)
+    path = server_details_pdf(dag_run.run_id, request, receipt, endorsed, datetime.now(UTC))
+    append_run_note(dag_run.dag_id, dag_run.run_id,
+                    f"{steps.COORDINATION.title}: เห็นชอบโดย {endorsed['endorsed_by']}: {path}")
+    return {"path": str(path), "round": endorsed["round"], "endorsed_by": endorsed["endorsed_by"],
+            "recorded_by_id": endorsed["recorded_by_id"]}
 
 
-def sent_back_reason(ti: Any, round_no: int) -> str:
-    """Why round `round_no - 1` was sent back (shown in the next round's form)."""
-    reviews = review_answers(ti)
-    return reviews[round_no - 2]["reason"] if round_no > 1 and len(reviews) >= round_no - 1 else ""
+def record_assignment(request: Mapping[str, Any], context: Mapping[str, Any]) -> list[str]:
+    """Step 4's order, as Airflow recorded it: kept in the project's database, named in the run note.
+
+    Returns the task ids of the technical steps the requested services need.
+    """
+    from sb87 import store
+    from sb87.airflow_api import append_run_note
+    from sb87.notes import assignment_line
+
+    order = _answer(context, steps.ASSIGN, steps.GROUP_DIRECTOR)
+    staff = list(order["params"]["staff"])
+    dag_run = context["dag_run"]
+    store.save_assignment(store.project_engine(), dag_run.run_id, staff, order["by_id"])
+    append_run_note(dag_run.dag_id, dag_run.run_id, assignment_line(staff))
+    return work_steps(request)
+
+
+def work_steps(request: Mapping[str, Any]) -> list[str]:
+    """The technical steps the requested services need, once staff are ordered to proceed (step 4)."""
+    chosen = [steps.FIRST_BACKUP_TASK] if request.get("servers") else []
+    if request.get("restore"):
+        chosen.append(steps.FIRST_RESTORE_TASK)
+    return chosen
+
+
+def round_tasks(n: int) -> tuple[Decision, BranchDecision, EmptyOperator]:
+    """Round n of step 3 (a DAG is acyclic, so the rounds are unrolled): staff record the document, the
+    group/division director endorses it (→ `endorsed_n`) or sends it back (→ the next round).
+    """
+    details = Decision(
+        task_id=f"server_details_{n}", task_display_name=f"บันทึกเอกสารระบุรายละเอียด (รอบที่ {n})",
+        doc_md="Staff of the sub-units the director picked record the server-details document.",
+        role=steps.STAFF, assignees=coordinating_staff, prefill=details_prefill(n),
+        extras=details_extras(n), options=[steps.SUBMIT], params=forms.details_params(),
+        subject=subject("บันทึกเอกสารระบุรายละเอียดการรับฝากเครื่อง Server ของ", steps.COORDINATION.limit_key),
+        body=hitl_body("server_details"),
+    )
+    review = BranchDecision(
+        task_id=f"review_details_{n}", task_display_name=f"ผู้อำนวยการกลุ่มฯ ตรวจเอกสาร (รอบที่ {n})",
+        doc_md="The group/division director endorses the document or sends it back with a reason.",
+        role=steps.GROUP_DIRECTOR, extras=review_extras(n), params=forms.review_params(),
+        options=[steps.ENDORSE, steps.SEND_BACK],
+        options_mapping={steps.ENDORSE: steps.endorsed_task(n),
+                         steps.SEND_BACK: steps.details_task(n + 1) if n < steps.MAX_ROUNDS
+                         else steps.ROUNDS_EXHAUSTED},
+        subject=subject("ตรวจเอกสารระบุรายละเอียดการรับฝากเครื่อง Server ของ", steps.COORDINATION.limit_key),
+        body=hitl_body("review_details"),
+    )
+    accepted = EmptyOperator(task_id=f"endorsed_{n}", task_display_name=f"เห็นชอบเอกสาร (รอบที่ {n})",
+                             doc_md="Reached when this round's document is endorsed.")
+    return details, review, accepted

@@ -17,32 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sb87.steps import STAFF, Step, limited_steps
 from sb87.workdays import WorkingCalendar
 
 WARN_AT = 0.75
-FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}
-
-
-@dataclass(frozen=True)
-class Step:
-    key: str  # as in the organisation file's step_limits_working_days
-    title: str
-    task_ids: tuple[str, ...] = ()
-    group: str | None = None
-    assignee_role: str = "staff"
-
-    def owns(self, task_id: str) -> bool:
-        return task_id in self.task_ids or bool(self.group and task_id.startswith(f"{self.group}."))
-
-
-STEPS = (
-    Step("director_decision", "ขั้นตอนที่ 2 ผู้อำนวยการศูนย์ฯ พิจารณาสั่งการ", ("director_decision",),
-         assignee_role="it_director"),
-    Step("coordination", "ขั้นตอนที่ 3 ประสานงานและจัดทำเอกสารระบุรายละเอียด", group="coordination"),
-    Step("backup_policy_test", "ขั้นตอนที่ 5 สร้างและทดสอบ Backup Policy", group="backup_test"),
-    Step("restore_file", "ขั้นตอนที่ 6 จัดทำ Restore File", group="restore_file"),
-    Step("result_memo", "ขั้นตอนที่ 7 แจ้งผลการดำเนินงาน", ("notify_result", "notify_rejection")),
-)
+# A step's clock stops when every task of the step is in one of these states.
+TERMINAL_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +32,7 @@ class StepClock:
     started: datetime
     ended: datetime | None
     due: datetime
+    failed: bool = False  # a task of the step failed: the step is reported failed, not met or missed
 
     @property
     def open(self) -> bool:
@@ -68,19 +49,20 @@ def step_clocks(
     """The clock of every step of one run that has started (task instances as the REST API gives them)."""
     clocks = []
     tasks = list(tasks)
-    for step in STEPS:
-        if step.key not in limits:
+    for step in limited_steps():
+        if step.limit_key not in limits:
             continue
         mine = [t for t in tasks if step.owns(t["task_id"])]
         starts = [s for t in mine if (s := _instant(t.get("start_date")))]
         if not starts:
             continue
         started = min(starts)
-        done = all(t.get("state") in FINISHED for t in mine)
+        done = all(t.get("state") in TERMINAL_STATES for t in mine)
         ends = [e for t in mine if (e := _instant(t.get("end_date")))]
         ended = max(ends) if done and ends else None
-        limit = float(limits[step.key])
-        clocks.append(StepClock(step, limit, started, ended, cal.add_working_days(started, limit)))
+        limit = float(limits[step.limit_key])
+        failed = any(t.get("state") == "failed" for t in mine)
+        clocks.append(StepClock(step, limit, started, ended, cal.add_working_days(started, limit), failed))
     return clocks
 
 
@@ -104,8 +86,10 @@ def recipients(level: str, step: Step, assigned: Iterable[str] = ()) -> list[tup
 
     org = organisation()
     if level == "warning":
-        people = [org.person(u) for u in assigned] if step.assignee_role == "staff" else []
-        return [(p.name, p.email) for p in people or org.with_role(step.assignee_role)]
+        # The steps after step 4 belong to the staff ordered there; the decisions to their role.
+        role = step.answered_by or STAFF
+        people = [org.person(u) for u in assigned] if role == STAFF else []
+        return [(p.name, p.email) for p in people or org.with_role(role)]
     if level == "breach":
         return [(org["unit"], org["it_centre_email"])]
     return [(p.name, p.email) for p in org.with_role("it_director")]
@@ -147,7 +131,10 @@ def summary_rows(clocks: Iterable[StepClock], now: datetime, cal: WorkingCalenda
     rows = []
     for c in clocks:
         end = c.ended or now
-        met = "open" if c.open else ("met" if c.ended <= c.due else "missed")
+        if c.failed:
+            met = "failed"
+        else:
+            met = "open" if c.open else ("met" if c.ended <= c.due else "missed")
         rows.append({"step": c.step.key, "started_at": c.started, "ended_at": c.ended, "due_at": c.due,
                      "working_days_used": round(cal.working_days_between(c.started, end), 3), "met": met})
     return rows
@@ -163,12 +150,13 @@ def watch(dag_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
     """One round of the watch over the open requests of `dag_id`, through Airflow's REST API."""
     from sb87 import store
     from sb87.airflow_api import open_runs_with_tasks
-    from sb87.notices import send_notice
+    from sb87.notices import send_notice_once
     from sb87.settings import settings
     from sb87.workdays import default_calendar
 
     def send(level: str, context: Mapping[str, Any], to: list[tuple[str, str]]) -> None:
-        send_notice("deadline", {**context, "org": _org()}, to=to, conn_id=settings().smtp_conn_id)
+        send_notice_once(context["run_id"], "deadline", {**context, "org": _org()},
+                         once_key=f"deadline {context['step']} {level}", to=to, conn_id=settings().smtp_conn_id)
 
     return process(open_runs_with_tasks(dag_id), now or datetime.now(UTC), default_calendar(),
                    limits_from_config(), store.project_engine(), send)
@@ -189,27 +177,29 @@ def backstop_days(limits: Mapping[str, float]) -> int:
 
 def request_overdue(context: Mapping[str, Any] | None = None, **_: Any) -> None:
     """DeadlineAlert callback: a whole request has run past the backstop; tell the IT Centre."""
-    from sb87.notices import send_notice
+    from sb87.notices import send_notice_once
     from sb87.settings import organisation, settings
 
     run = (context or {}).get("dag_run") or {}
     org = organisation()
     now = datetime.now(UTC)
     started = _instant(run.get("queued_at")) or now
-    send_notice(
+    send_notice_once(
+        run.get("run_id", "?"),
         "deadline",
         {"level": "breach", "step": "คำขอทั้งฉบับ (ขั้นตอนที่ 1–7)", "limit_days": sum(limits_from_config().values()),
          "started": started, "due": now, "now": now, "run_id": run.get("run_id", "?"), "note": run.get("note") or "",
          "org": org.raw["organisation"]},
+        once_key="deadline request overdue",
         to=[(org["unit"], org["it_centre_email"])],
         conn_id=settings().smtp_conn_id,
     )
 
 
-def due_from_now(step_key: str) -> str:
+def due_from_now(limit_key: str) -> str:
     """`ครบกำหนด …` for a step starting now, as decisions and run notes show it (a template macro)."""
     from sb87.thai_dates import thai_date_short
     from sb87.workdays import default_calendar
 
-    due = default_calendar().add_working_days(datetime.now(UTC), limits_from_config()[step_key])
+    due = default_calendar().add_working_days(datetime.now(UTC), limits_from_config()[limit_key])
     return f"ครบกำหนด {thai_date_short(due)}"

@@ -22,20 +22,33 @@ typed in Word with TH Sarabun New.
 
 Shaping. Thai tone marks stacked on upper vowels (ผู้, ข้อ, แล้ว, เซิร์ฟ) are placed by the font's GPOS
 mark tables; without a shaping engine fpdf2 draws them floating too high and too far right. So we
-turn on fpdf2's HarfBuzz shaping, which needs `uharfbuzz`. HarfBuzz splits SARA AM (ำ) into two glyphs
-and fpdf2 2.8.9 leaves the second one out of the ToUnicode map, so text extraction would read
-"สำ.รอง"; `_close_tounicode_gaps()` maps such glyphs to nothing so copy/paste and search in the
-e-Saraban system see the real text.
+turn on fpdf2's HarfBuzz shaping, which needs `uharfbuzz`.
 
-Line breaking. Thai is written without spaces between words, and fpdf2's `multi_cell` breaks only at
-spaces. A correct word break needs a dictionary (pythainlp is 67 MB, brief §6), which is too much for
-a memo. We therefore break only where the writer allowed it: at spaces (Thai official prose already
-puts a space between phrases and clauses) and at zero-width spaces (U+200B) that a template may put
-between words of a long phrase. Only when one unbreakable run is wider than the whole line do we fall
-back to breaking between Thai character clusters (never between a consonant and its vowel or tone
-marks, never after a leading vowel เ แ โ ใ ไ), so the glyphs stay intact even in that case.
+Text extraction. Shaped Thai is read back by two kinds of tools, and each needs its own fix:
+
+* pypdf and PDF.js map glyphs through the font's ToUnicode CMap. HarfBuzz splits SARA AM (ำ) into
+  two glyphs and fpdf2 2.8.9 leaves the second out of the map, so readers invent a character
+  ("สำ.รอง"); `_close_tounicode_gaps()` maps such glyphs to nothing.
+* poppler (`pdftotext`, and the previews and desktop search built on it) orders the glyphs of a line
+  by where they are drawn, and a mark drawn back over its consonant or a zero-width glyph gap reads
+  as "นัน ้", "ครัง้", "สำ รอง". Every string we draw is therefore wrapped in a marked-content span
+  with an `/ActualText` entry (PDF 32000-1 §14.9.4) holding the real string, which poppler uses
+  instead of the glyphs. pypdf ignores ActualText, so the two fixes do not interfere.
+
+Line breaking. Thai is written without spaces between words. Lines break where ICU's line break
+iterator (UAX #14 with ICU's Thai dictionary, through PyICU) allows, so no word is cut in the middle
+("เกิน|พื้นที่", never "เกิ|นพื้นที่"); on top of it we forbid a break inside a date, a time, a number
+and its unit, a phone number or a letter code (`_GLUE_RES`), after the hyphen of a host name, and
+inside a path except after a "/". Only a run with no opportunity that is wider than a whole line
+(nothing in our memos; checksums go to an attachment) is cut between Thai character clusters
+(never between a consonant and its vowel or tone marks, never after a leading vowel เ แ โ ใ ไ).
 Lines are left-aligned: the Thai "distributed" justification of Word stretches letters, which
 fpdf2 cannot do, and stretching the few spaces of a Thai line looks worse than a ragged edge.
+docs/memo-rendering.md compares this with WeasyPrint (Pango + libthai) and pythainlp.
+
+Pages. The closing paragraph and the signature block are kept on one page; when a memo runs on,
+each page but the last ends with the first word of the next ("/คำ...") at its bottom right, and the
+next page starts with its number "- 2 -".
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +70,16 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pypdf import PdfReader, PdfWriter
 
 from sb87.settings import TEMPLATES_DIR, organisation
-from sb87.thai_dates import thai_date, thai_date_short
+from sb87.thai_dates import (
+    MONTHS,
+    MONTHS_ABBR,
+    thai_date,
+    thai_date_short,
+    thai_datetime,
+    thai_digits,
+    thai_schedule,
+    thai_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +106,7 @@ EMBLEM_HEIGHT_MM = 15.0  # the Garuda on a memo is 1.5 cm tall
 PARAGRAPH_INDENT_MM = 25.0  # first-line indent of body paragraphs
 SIGNATURE_CENTRE_MM = 125.0  # from the page's left edge: right of the text block's centre (110 mm)
 SIGNATURE_GAP_LINES = 3  # room above the typed name for a signature or e-signature stamp
+CLOSING_GAP_LINES = 0.5  # space between the body and "จึงเรียนมาเพื่อ…"
 
 ZWSP = "\u200b"
 _THAI_LEADING_VOWELS = frozenset("เแโใไ")
@@ -110,7 +134,7 @@ class Memo:
     signatory_name: str  # typed name; shown in parentheses
     position: str
     unit_phone: str | None = None  # shown after the unit as "โทร. 0 2354 6668"
-    emblem_path: Path | str | None = None
+    emblem_path: Path | str | None = None  # None: `SB87_MEMO_EMBLEM`, if set
     author: str | None = None  # PDF metadata; defaults to the unit
     position_lines: list[str] = field(default_factory=list)  # e.g. "ปฏิบัติราชการแทน…", below the position
 
@@ -130,7 +154,18 @@ def _environment() -> Environment:
     )
     env.filters["thai_date"] = thai_date
     env.filters["thai_date_short"] = thai_date_short
+    env.filters["thai_datetime"] = thai_datetime
+    env.filters["thai_time"] = thai_time
+    env.filters["thai_schedule"] = thai_schedule
+    env.filters["list_no"] = list_number
     return env
+
+
+def list_number(n: int) -> str:
+    """A list item's number in the digits the organisation file asks for (`list_numbering`:
+    "thai" → ๑, ๒, ๓; anything else → 1, 2, 3); many offices type Thai numerals in their memos."""
+    style = organisation().raw["organisation"].get("list_numbering", "arabic")
+    return thai_digits(n) if style == "thai" else str(n)
 
 
 def paragraphs_from_text(text: str) -> list[str]:
@@ -190,13 +225,84 @@ def it_centre_memo(
         body=body,
         signatory_name=signatory_name,
         position=position,
-        emblem_path=emblem_path if emblem_path is not None else os.environ.get("SB87_MEMO_EMBLEM") or None,
+        emblem_path=emblem_path if emblem_path is not None else default_emblem(),
         author=unit,
     )
 
 
 # --------------------------------------------------------------------------------------------------
 # Line breaking
+
+# Runs that must stay on one line although they contain spaces: a date, a time, a number and its
+# unit, a phone number, a letter code and its number, "ที่ 1".
+_MONTH_NAMES = "|".join(sorted((*MONTHS, *(re.escape(m) for m in MONTHS_ABBR)), key=len, reverse=True))
+_UNITS = "GB|MB|TB|GiB|MiB|KiB|TiB|ไบต์|ชุด|วันทำการ|วัน|ไฟล์|ครั้ง|เครื่อง|ชั่วโมง|นาที|เดือน|ปี|รายการ|น\\."
+_GLUE_RES = (  # each found on its own, so that overlapping runs (โทร. 0 2354 6668) all hold
+    re.compile(rf"\d{{1,2}} (?:{_MONTH_NAMES})(?: \d{{4}})?(?: เวลา \d{{1,2}}[.:]\d{{2}} น\.)?"),  # 20 พฤศจิกายน 2569
+    re.compile(r"\d{1,2}[.:]\d{2} น\."),  # 01.00 น.
+    re.compile(rf"[\d๐-๙][\d๐-๙,.]* (?:{_UNITS})(?=$|[\s,;:)])"),  # 0.5 GB, 7 ชุด
+    re.compile(r"[\d๐-๙]+(?: [\d๐-๙]+)+"),  # 0 2354 6668
+    re.compile(r"(?:ทล|ที่|ครั้งที่|ฉบับที่|ลำดับที่|โทร\.|เวลา) [\d๐-๙]"),  # ทล 0601, ที่ 1
+)
+_HYPHENATED_NAME = re.compile(r"[A-Za-z0-9]-(?=[A-Za-z0-9])")  # backup-node01: a name, not two words
+_PATH_ROOT = re.compile(r"(?:^|(?<=[\s(\"'“]))/(?=\S)")
+_PATH = re.compile(r"(?:^|(?<=[\s(\"'“]))/\S+")  # a path written after a space: /srv/ข้อมูล/ไตรมาส
+
+
+@lru_cache(maxsize=1)
+def _icu() -> Any:
+    try:
+        import icu
+    except ImportError as exc:  # pragma: no cover - an install problem, reported as such
+        raise ImportError(
+            "Thai line breaking needs PyICU (pip install pyicu; Debian: libicu-dev to build it)"
+        ) from exc
+    return icu
+
+
+def _break_iterator() -> Any:
+    """ICU's line break iterator for Thai: UAX #14 plus ICU's Thai dictionary for runs of Thai letters."""
+    icu = _icu()
+    return icu.BreakIterator.createLineInstance(icu.Locale("th_TH"))
+
+
+def line_break_opportunities(text: str, *, whole_path_names: bool = True) -> list[int]:
+    """Indexes of `text` before which a line may start, by ICU's dictionary, minus the glued runs.
+
+    Never inside a Thai word; after a space, after "/" in a path; never inside a date, a time, a
+    number with its unit (`_GLUE_RES`) nor after the hyphen of a host name like `backup-node01`.
+    """
+    if not text:
+        return []
+    iterator = _break_iterator()
+    iterator.setText(text)
+    # ICU counts UTF-16 code units; map them back to Python's code points (emoji, rare CJK).
+    utf16_to_index: dict[int, int] = {}
+    offset = 0
+    for index, char in enumerate(text):
+        utf16_to_index[offset] = index
+        offset += 2 if ord(char) > 0xFFFF else 1
+    utf16_to_index[offset] = len(text)
+    positions = [utf16_to_index[b] for b in iterator if 0 < utf16_to_index.get(b, 0) < len(text)]
+    glued = [(m.start(), m.end()) for pattern in _GLUE_RES for m in pattern.finditer(text)]
+    hyphens = {m.end() for m in _HYPHENATED_NAME.finditer(text)}
+    # UAX #14 keeps "/" with what precedes it, even a space ("ไฟล์ /srv/"), and lets a line end
+    # after the root "/" of a path, leaving a lone slash there: move that opportunity before it.
+    roots = list(_PATH_ROOT.finditer(text))
+    path_roots = {m.end() for m in roots}
+    positions = sorted({*positions, *(m.start() for m in roots if m.start() > 0 and text[m.start() - 1] == " ")})
+    # Inside a path a line may end only after a "/": a break between two Thai words of a folder
+    # name would read as a space that is not there (unless the name alone is wider than a line).
+    paths = [(m.start(), m.end()) for m in _PATH.finditer(text)]
+    return [p for p in positions
+            if p not in hyphens and p not in path_roots and not any(a < p < b for a, b in glued)
+            and not (whole_path_names and text[p - 1] != "/" and any(a < p < b for a, b in paths))]
+
+
+def line_segments(text: str, *, whole_path_names: bool = True) -> list[str]:
+    """`text` cut at every line break opportunity; each segment keeps its trailing spaces."""
+    cuts = [0, *line_break_opportunities(text, whole_path_names=whole_path_names), len(text)]
+    return [text[a:b] for a, b in pairwise(cuts) if b > a]
 
 
 def thai_cluster_breaks(text: str) -> list[int]:
@@ -232,46 +338,44 @@ def _split_run(run: str, fits: Any) -> list[str]:
 
 
 def wrap_text(pdf: FPDF, text: str, width: float, first_width: float | None = None) -> list[str]:
-    """Greedy line filling with the current font, breaking at spaces and zero-width spaces only.
+    """Greedy line filling with the current font at ICU's line break opportunities.
 
     `first_width` is the room on the first line (smaller with a first-line indent). Zero-width
-    spaces are dropped from the returned lines; they only mark where a break is allowed.
+    spaces (a writer's explicit break hint) are dropped from the returned lines. Only a run with no
+    opportunity that is wider than a whole line (a long checksum) is cut, between Thai clusters.
     """
     text = re.sub(r"[\t\r\n]+", " ", text).strip()
-    # Tokens alternate word, separator, word…; a separator is a run of spaces or a ZWSP.
-    tokens = re.split(f"( +|{ZWSP})", text)
     lines: list[str] = []
     line = ""
-    sep = ""
 
     def room() -> float:
         return first_width if (first_width is not None and not lines) else width
 
     def fits(s: str) -> bool:
-        return pdf.get_string_width(s) <= room() + 1e-6
+        return pdf.get_string_width(s.replace(ZWSP, "").rstrip()) <= room() + 1e-6
 
-    for k, tok in enumerate(tokens):
-        if k % 2:  # separator
-            sep = "" if tok == ZWSP else tok
-            continue
-        if not tok:
-            continue
-        if line and fits(line + sep + tok):
-            line += sep + tok
+    segments = line_segments(text)
+    while segments:
+        segment = segments.pop(0)
+        if fits(line + segment):
+            line += segment
             continue
         if line:
             lines.append(line)
             line = ""
-        if fits(tok):
-            line = tok
+        if fits(segment):
+            line = segment
             continue
-        pieces = _split_run(tok, fits)
-        for piece in pieces[:-1]:
-            lines.append(piece)
-        line = pieces[-1]
+        finer = line_segments(segment, whole_path_names=False)
+        if len(finer) > 1:  # a folder name wider than a line: its words may part after all
+            segments[:0] = finer
+            continue
+        pieces = _split_run(segment.rstrip(), fits)
+        lines.extend(pieces[:-1])
+        line = pieces[-1] + segment[len(segment.rstrip()) :]
     if line or not lines:
         lines.append(line)
-    return lines
+    return [ln.replace(ZWSP, "").strip() for ln in lines]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,6 +384,16 @@ def wrap_text(pdf: FPDF, text: str, width: float, first_width: float | None = No
 
 def _pt_to_mm(pt: float) -> float:
     return pt * 25.4 / 72
+
+
+def _utf16_hex(text: str) -> str:
+    """A PDF text string in hex: UTF-16BE with its byte-order mark, as ActualText wants it."""
+    return "FEFF" + text.encode("utf-16-be").hex().upper()
+
+
+def default_emblem() -> str | None:
+    """`SB87_MEMO_EMBLEM`: the emblem image the IT Centre supplies (none ships), or None."""
+    return os.environ.get("SB87_MEMO_EMBLEM") or None
 
 
 def font_paths(font_dir: Path | None = None) -> dict[str, Path]:
@@ -307,6 +421,8 @@ class _MemoPDF(FPDF):
             self.add_font(FONT_FAMILY, style, str(path))
         self.set_text_shaping(use_shaping_engine=True, script="thai", language="THA")
         self.baseline = TOP_MM
+        self.awaiting_opening = False  # True between a page break and the first body text after it
+        self.page_openings: dict[int, str] = {}  # page number → the first body text drawn on it
 
     @property
     def text_width(self) -> float:
@@ -333,13 +449,21 @@ class _MemoPDF(FPDF):
         """Draw `text` with its baseline on `self.baseline`; return the x after it."""
         self.use(size_pt, bold)
         width = w or self.get_string_width(text)
+        if self.awaiting_opening:
+            self.page_openings[self.page_no()] = text
+            self.awaiting_opening = False
         # fpdf2 puts the baseline at top + h/2 + 0.3 × font size; invert that.
         top = self.baseline - LINE_PITCH_MM / 2 - 0.3 * self.font_size
         self.set_xy(x, top)
+        # Poppler (pdftotext, e-Saraban previews built on it) orders shaped Thai marks by their
+        # drawn position and reads "นัน ้", "สำ รอง"; an ActualText span gives it the real string.
+        # pypdf and PDF.js read the ToUnicode map instead, which `_close_tounicode_gaps` completes.
+        self._out(f"/Span <</ActualText <{_utf16_hex(text)}>>> BDC")
         self.cell(width, LINE_PITCH_MM, text, align=align)
+        self._out("EMC")
         return x + width
 
-    def new_line(self, lines: int = 1) -> None:
+    def new_line(self, lines: float = 1) -> None:
         self.baseline += LINE_PITCH_MM * lines
 
     def ensure_room(self, lines: int = 1) -> None:
@@ -350,6 +474,21 @@ class _MemoPDF(FPDF):
             # Continuation pages are numbered "- 2 -" centred at the top (regulation's custom).
             self.put(self.l_margin, f"- {self.page_no()} -", w=self.text_width, align="C")
             self.new_line(2)
+            self.awaiting_opening = True
+
+    def add_continuation_lines(self) -> None:
+        """At the foot of every page but the last, "/คำแรก..." right-aligned: the first word of the
+        next page, as the Regulation on Official Correspondence asks of a memo that runs on."""
+        last = self.page_no()
+        for page in range(1, last):
+            opening = self.page_openings.get(page + 1, "")
+            words = line_segments(opening)
+            if not words:
+                continue
+            self.page = page
+            self.baseline = self.bottom_limit + LINE_PITCH_MM
+            self.put(self.l_margin, f"/{words[0].strip()}...", w=self.text_width, align="R")
+        self.page = last
 
 
 def _heading(pdf: _MemoPDF, x: float, label: str, value: str, right: float | None = None) -> float:
@@ -425,17 +564,44 @@ def _body(pdf: _MemoPDF, body: Sequence[str]) -> None:
         _fields(pdf, rows)
 
 
-def _signature(pdf: _MemoPDF, memo: Memo) -> None:
-    lines = [f"({memo.signatory_name})", memo.position, *memo.position_lines]
-    pdf.new_line()  # one blank line after the body
-    pdf.ensure_room(SIGNATURE_GAP_LINES + len(lines))
-    pdf.new_line(SIGNATURE_GAP_LINES - 1)
+def _signature_lines(memo: Memo) -> list[str]:
+    return [f"({memo.signatory_name})", *([memo.position] if memo.position else []), *memo.position_lines]
+
+
+def _is_prose(item: str) -> bool:
+    return not _FIELD_RE.match(item.strip()) and not _LIST_RE.match(item.strip())
+
+
+def _closing_and_signature(pdf: _MemoPDF, memo: Memo, closing: str | None, lead_in: str | None) -> None:
+    """The body's last paragraph (`lead_in`), the closing ("จึงเรียนมาเพื่อโปรดทราบ") and the
+    signature block, with at least the last two lines of `lead_in` on the signature's page.
+
+    A signature alone at the top of a page, or under nothing but the closing, is not accepted by a
+    registry clerk: what does not fit moves to the next page, and the page before it ends with
+    the continuation line.
+    """
+    pdf.use(BODY_PT)
     half = min(SIGNATURE_CENTRE_MM - pdf.l_margin, pdf.w - pdf.r_margin - SIGNATURE_CENTRE_MM)
-    for line in lines:
-        pdf.use(BODY_PT)
-        for part in wrap_text(pdf, line, 2 * half):
-            pdf.put(SIGNATURE_CENTRE_MM - half, part, w=2 * half, align="C")
-            pdf.new_line()
+    signature = [part for line in _signature_lines(memo) for part in wrap_text(pdf, line, 2 * half)]
+    width, first = pdf.text_width, pdf.text_width - PARAGRAPH_INDENT_MM
+    closing_lines = wrap_text(pdf, closing, width, first) if closing else []
+    tail = len(closing_lines) + SIGNATURE_GAP_LINES + len(signature) + 1
+    lead_lines = wrap_text(pdf, lead_in, width, first) if lead_in else []
+    for i, line in enumerate(lead_lines):
+        kept = len(lead_lines) - i  # lines of the lead-in from here on
+        pdf.ensure_room(kept + tail if kept <= 2 else 1)
+        pdf.put(pdf.l_margin + (PARAGRAPH_INDENT_MM if i == 0 else 0), line)
+        pdf.new_line()
+    pdf.ensure_room(tail)
+    if closing_lines and not pdf.awaiting_opening:
+        pdf.new_line(CLOSING_GAP_LINES)  # the closing stands apart from the body, as typed memos do
+    for i, line in enumerate(closing_lines):
+        pdf.put(pdf.l_margin + (PARAGRAPH_INDENT_MM if i == 0 else 0), line)
+        pdf.new_line()
+    pdf.new_line(SIGNATURE_GAP_LINES)  # room to sign above the typed name
+    for part in signature:
+        pdf.put(SIGNATURE_CENTRE_MM - half, part, w=2 * half, align="C")
+        pdf.new_line()
 
 
 def _emblem(pdf: _MemoPDF, path: Path | str | None) -> None:
@@ -497,7 +663,7 @@ def render_memo_pdf(memo: Memo, out_path: Path, *, font_dir: Path | None = None)
     pdf.set_display_mode("fullwidth")
     pdf.add_page()
 
-    _emblem(pdf, memo.emblem_path)
+    _emblem(pdf, memo.emblem_path if memo.emblem_path is not None else default_emblem())
     # The title sits level with the lower half of the emblem, centred over the text block.
     pdf.baseline = TOP_MM + EMBLEM_HEIGHT_MM - 1.5
     pdf.put(pdf.l_margin, "บันทึกข้อความ", size_pt=TITLE_PT, bold=True, w=pdf.text_width, align="C")
@@ -517,8 +683,14 @@ def render_memo_pdf(memo: Memo, out_path: Path, *, font_dir: Path | None = None)
     _hanging(pdf, pdf.l_margin, "เรียน", memo.addressee, pdf.l_margin + pdf.get_string_width("เรียน") + 2.5)
     pdf.new_line()  # a blank line before the body
 
-    _body(pdf, memo.body)
-    _signature(pdf, memo)
+    # The last body item is the closing (จึงเรียนมาเพื่อ…); it and the paragraph before it go with
+    # the signature.
+    body = list(memo.body)
+    closing = body.pop() if body and _is_prose(body[-1]) else None
+    lead_in = body.pop() if closing is not None and body and _is_prose(body[-1]) else None
+    _body(pdf, body)
+    _closing_and_signature(pdf, memo, closing, lead_in)
+    pdf.add_continuation_lines()
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

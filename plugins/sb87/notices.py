@@ -1,5 +1,8 @@
 """E-mail notices: Thai subject, plain text and HTML from Jinja templates, sent through Airflow's SMTP hook.
 
+`send_notice_once` is what tasks call: it goes through the outbox (`sb87.outbox`), so a notice is
+sent once and never lost. `send_notice` sends directly and keeps no record.
+
 Each notice kind is three templates in `include/templates/email/`: `<kind>.subject.j2`,
 `<kind>.txt.j2` and `<kind>.html.j2`. We build the MIME message ourselves because the smtp
 provider's `EmailOperator` sends HTML only, and officials' mail clients (and screen readers) want a
@@ -74,6 +77,7 @@ def build_message(
     cc: Sequence[tuple[str, str]] = (),
     attachments: Iterable[Path] = (),
     message_id: str | None = None,
+    date: datetime | None = None,
 ) -> EmailMessage:
     """A multipart/alternative (text, HTML) message, mixed with attachments when there are any."""
     msg = EmailMessage()
@@ -83,10 +87,12 @@ def build_message(
     msg["To"] = ", ".join(_address(n, e) for n, e in to)
     if cc:
         msg["Cc"] = ", ".join(_address(n, e) for n, e in cc)
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = message_id or make_msgid(domain=addr.rpartition("@")[2] or None)
-    msg.set_content(notice.text, charset="utf-8")
-    msg.add_alternative(notice.html, subtype="html", charset="utf-8")
+    # Base64 keeps the message 7-bit: the outbox stores these bytes and sends them as they are, to
+    # any server, with or without 8BITMIME.
+    msg.set_content(notice.text, charset="utf-8", cte="base64")
+    msg.add_alternative(notice.html, subtype="html", charset="utf-8", cte="base64")
     for path in attachments:
         ctype, _ = mimetypes.guess_type(path.name)
         maintype, _, subtype = (ctype or "application/octet-stream").partition("/")
@@ -117,22 +123,26 @@ def send_notice(
     return msg
 
 
-def send_notice_once(run_id: str, kind: str, context: Mapping[str, Any], once_key: str | None = None,
-                     **kwargs: Any) -> bool:
-    """`send_notice`, at most once per run and `once_key` (default: the kind): a retried task does not
-    mail the requester twice.
+def send_notice_once(
+    run_id: str,
+    kind: str,
+    context: Mapping[str, Any],
+    once_key: str | None = None,
+    *,
+    to: Sequence[tuple[str, str]],
+    cc: Sequence[tuple[str, str]] = (),
+    attachments: Iterable[Path] = (),
+    conn_id: str = "smtp_default",
+) -> bool:
+    """Put the notice in the outbox once per run and `once_key` (default: the kind), then try to
+    deliver it once.
 
-    The notice is claimed in the project's database (`sb87_step_events`, step "notice") before it is
-    sent; a claim whose send failed is sent by the next try. Returns False when it had been sent.
+    A retried task neither mails twice nor loses the notice: an SMTP failure is recorded on the
+    notice (attempts, last error) and does not raise; the outbox sweeper (DAG
+    `sb87_notice_outbox`) delivers it later. A database failure raises. Returns True when this call
+    queued the notice, False when it was queued (or sent) before. See `sb87.outbox.post`.
     """
-    from sb87 import store
+    from sb87 import outbox, store
 
-    eng = store.project_engine()
-    now = datetime.now(UTC)
-    recipients = ", ".join(e for _, e in kwargs.get("to", ()))
-    key = once_key or kind
-    if not store.claim_event(eng, run_id, "notice", key, now, now, recipients):
-        return False
-    send_notice(kind, context, **kwargs)
-    store.mark_sent(eng, run_id, "notice", key)
-    return True
+    return outbox.post(store.project_engine(), run_id, once_key or kind, kind, context, to, cc, attachments,
+                       conn_id=conn_id)

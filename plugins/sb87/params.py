@@ -1,8 +1,10 @@
 """The trigger form of `sb87_server_backup_service`: the public contract for staff and REST clients.
 
 Each conf key is a `Param` with a strict JSON schema built from the patterns in `sb87.request`,
-so the form, the REST API (HTTP 400 naming the param) and step 1 agree on what is valid. The
-defaults are the sample request, so the form opens valid.
+so the form, the REST API (HTTP 400 naming the param) and step 1 agree on what is valid. Each
+field's label and help text come from `sb87.field_rules` (the rule in Thai and English), the same
+words the api-server shows when it refuses a field. The defaults are the sample request, so the form
+opens valid.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from airflow.sdk import Param
 
 from sb87 import request as rq
+from sb87.field_rules import FIELD_RULES
 from sb87.settings import PROJECT_ROOT
 
 SAMPLE_REQUEST_FILE = PROJECT_ROOT / "config" / "sample_request.json"
@@ -30,6 +33,12 @@ AGENCY_EXAMPLES = [
     "สำนักบริหารบำรุงทาง",
     "สำนักอำนวยความปลอดภัย",
 ]
+
+
+def _words(field: str) -> dict[str, str]:
+    """The form's label and help text of `field`, from the one table of rules."""
+    rule = FIELD_RULES[field]
+    return {"title": rule.title, "description": rule.description}
 
 
 def _text(max_len: int = rq.MAX_TEXT) -> dict[str, Any]:
@@ -51,15 +60,20 @@ SERVER_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["hostname", "address", "os", "paths", "size_gb"],
     "properties": {
-        "hostname": {"type": "string", "pattern": rq.HOSTNAME, "title": "ชื่อเครื่อง (hostname)"},
+        "hostname": {"type": "string", "pattern": rq.HOSTNAME, **_words("servers.hostname")},
         "address": {
             "type": "string",
             "pattern": f"{rq.HOSTNAME}|^[0-9a-fA-F:.]{{2,45}}{rq.END}",
-            "title": "IP address หรือชื่อเครื่อง",
+            **_words("servers.address"),
         },
-        "os": {**_text(100), "title": "ระบบปฏิบัติการ"},
-        "paths": {**_paths(), "title": "ข้อมูลที่ต้องการสำรอง (path)"},
-        "size_gb": {"type": "number", "exclusiveMinimum": 0, "maximum": rq.MAX_SIZE_GB, "title": "ขนาด (GB)"},
+        "os": {**_text(100), **_words("servers.os")},
+        "paths": {**_paths(), **_words("servers.paths")},
+        "size_gb": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": rq.MAX_SIZE_GB,
+            **_words("servers.size_gb"),
+        },
     },
 }
 
@@ -68,9 +82,9 @@ RESTORE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["hostname", "paths", "as_of"],
     "properties": {
-        "hostname": {"type": "string", "pattern": rq.HOSTNAME},
-        "paths": _paths(),
-        "as_of": {"type": "string", "pattern": rq.ISO_INSTANT_WITH_ZONE},
+        "hostname": {"type": "string", "pattern": rq.HOSTNAME, **_words("restore.hostname")},
+        "paths": {**_paths(), **_words("restore.paths")},
+        "as_of": {"type": "string", "pattern": rq.ISO_INSTANT_WITH_ZONE, **_words("restore.as_of")},
     },
 }
 
@@ -83,35 +97,52 @@ def request_params() -> dict[str, Param]:
     """The DAG's params, defaulting to the sample request (cheap: read at DAG parse time)."""
     s = sample_request()
     return {
-        "memo_no": Param(s["memo_no"], type="string", pattern=rq.MEMO_NO, section=MEMO,
-                         title="เลขที่หนังสือ", description="เลขที่บันทึกข้อความของหน่วยงาน เช่น ทล 0601/1234"),
-        "memo_date": Param(s["memo_date"], type="string", format="date", pattern=rq.ISO_DATE, section=MEMO,
-                           title="ลงวันที่", description="วันที่ของหนังสือ (ค.ศ. YYYY-MM-DD)"),
-        "subject": Param(s["subject"], **_text(), section=MEMO, title="เรื่อง"),
-        "agency": Param(s["agency"], **_text(150), section=UNIT, examples=AGENCY_EXAMPLES,
-                        title="หน่วยงานผู้ร้องขอ", description="เช่น สำนักงานทางหลวงที่ 1, แขวงทางหลวงสกลนครที่ 1"),
-        "contact_name": Param(s["contact_name"], **_text(150), section=UNIT, title="ผู้ประสานงาน"),
-        "contact_email": Param(s["contact_email"], type="string", pattern=rq.EMAIL, maxLength=254,
-                               section=UNIT, title="อีเมลผู้ประสานงาน",
-                               description="ผลการดำเนินงานจะส่งถึงอีเมลนี้"),
-        "contact_phone": Param(s["contact_phone"], type="string", pattern=rq.PHONE, section=UNIT,
-                               title="โทรศัพท์"),
-        "services": Param(s["services"], type="array", minItems=1, uniqueItems=True,
-                          items={"type": "string", "enum": list(rq.SERVICES)}, examples=list(rq.SERVICES),
-                          values_display={"backup": BACKUP, "restore": RESTORE}, section=SERVICE,
-                          title="บริการที่ขอ", description="ใช้ระบบสำรองข้อมูล และ/หรือ ขอ Restore File"),
-        "servers": Param(s["servers"], type="array", maxItems=rq.MAX_SERVERS, items=SERVER_SCHEMA,
-                         section=BACKUP, title="เครื่อง Server ที่ฝาก",
-                         description="[{hostname, address, os, paths[], size_gb}] — path ภาษาไทยและเว้นวรรคได้"),
+        "memo_no": Param(s["memo_no"], type="string", pattern=rq.MEMO_NO, section=MEMO, **_words("memo_no")),
+        "memo_date": Param(
+            s["memo_date"], type="string", format="date", pattern=rq.ISO_DATE, section=MEMO, **_words("memo_date")
+        ),
+        "subject": Param(s["subject"], **_text(), section=MEMO, **_words("subject")),
+        "agency": Param(s["agency"], **_text(150), section=UNIT, examples=AGENCY_EXAMPLES, **_words("agency")),
+        "contact_name": Param(s["contact_name"], **_text(150), section=UNIT, **_words("contact_name")),
+        "contact_email": Param(
+            s["contact_email"],
+            type="string",
+            pattern=rq.EMAIL,
+            maxLength=254,
+            section=UNIT,
+            **_words("contact_email"),
+        ),
+        "contact_phone": Param(
+            s["contact_phone"], type="string", pattern=rq.PHONE, section=UNIT, **_words("contact_phone")
+        ),
+        "services": Param(
+            s["services"],
+            type="array",
+            minItems=1,
+            uniqueItems=True,
+            items={"type": "string", "enum": list(rq.SERVICES)},
+            examples=list(rq.SERVICES),
+            values_display={"backup": BACKUP, "restore": RESTORE},
+            section=SERVICE,
+            **_words("services"),
+        ),
+        "servers": Param(
+            s["servers"],
+            type="array",
+            maxItems=rq.MAX_SERVERS,
+            items=SERVER_SCHEMA,
+            section=BACKUP,
+            **_words("servers"),
+        ),
         "retention": Param(
-            s["retention"], type="object", additionalProperties=False,
+            s["retention"],
+            type="object",
+            additionalProperties=False,
             required=list(rq.RETENTION_LIMITS),
             properties={k: {"type": "integer", "minimum": 0, "maximum": v} for k, v in rq.RETENTION_LIMITS.items()},
-            section=BACKUP, title="การเก็บรักษาข้อมูลสำรอง", description="จำนวนชุดที่เก็บ: รายวัน รายสัปดาห์ รายเดือน",
+            section=BACKUP,
+            **_words("retention"),
         ),
-        "schedule": Param(s["schedule"], type="string", pattern=rq.SCHEDULE, section=BACKUP,
-                          title="ตารางเวลาสำรองข้อมูล",
-                          description="daily HH:MM | weekly mon..sun HH:MM | monthly 1..28 HH:MM (เวลาไทย)"),
-        "restore": Param(s.get("restore"), **RESTORE_SCHEMA, section=RESTORE, title="ขอ Restore File",
-                         description="{hostname, paths[], as_of} — as_of เป็น ISO 8601 พร้อมเขตเวลา"),
+        "schedule": Param(s["schedule"], type="string", pattern=rq.SCHEDULE, section=BACKUP, **_words("schedule")),
+        "restore": Param(s.get("restore"), **RESTORE_SCHEMA, section=RESTORE, **_words("restore")),
     }

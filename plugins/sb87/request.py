@@ -43,7 +43,6 @@ ISO_INSTANT_WITH_ZONE = (
     rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}}(?:\.[0-9]{{1,9}})?)?"
     rf"(?:Z|[+-][0-9]{{2}}:[0-9]{{2}}){END}"
 )
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SCHEDULE = (
     r"^(?:daily|weekly (?:mon|tue|wed|thu|fri|sat|sun)|monthly (?:[1-9]|1[0-9]|2[0-8])) "
     rf"(?:[01][0-9]|2[0-3]):[0-5][0-9]{END}"
@@ -226,18 +225,22 @@ def _restore(c: _Checker, value: Any) -> dict[str, Any] | None:
 
 
 def _registered(c: _Checker, request: Mapping[str, Any], inventory: Mapping[str, Mapping[str, Any]]) -> None:
-    """Only servers the IT Centre has registered are backed up or restored, at their registered address."""
-    for i, server in enumerate(request.get("servers", [])):
-        entry = inventory.get(server["hostname"])
-        if server["hostname"] and entry is None:
-            c.fail(f"servers[{i}].hostname", "เครื่องนี้ยังไม่ได้ลงทะเบียนกับศูนย์ฯ", "server not registered",
-                   server["hostname"])
-        elif entry and server["address"] and server["address"] != entry["address"]:
-            c.fail(f"servers[{i}].address", f"ไม่ตรงกับที่ลงทะเบียนไว้ ({entry['address']})",
-                   "address differs from the registered one", server["address"])
-    restore = request.get("restore") or {}
-    if restore.get("hostname") and restore["hostname"] not in inventory:
-        c.fail("restore.hostname", "เครื่องนี้ยังไม่ได้ลงทะเบียนกับศูนย์ฯ", "server not registered", restore["hostname"])
+    """Only servers the IT Centre has registered are backed up or restored, at their registered address,
+    and only for the unit the inventory says owns them (a server of another unit is refused at intake,
+    not at step 6 after every human step)."""
+    named = [(f"servers[{i}]", s["hostname"], s["address"]) for i, s in enumerate(request.get("servers", []))]
+    if (restore := request.get("restore") or {}).get("hostname"):
+        named.append(("restore", restore["hostname"], None))
+    for field, host, address in named:
+        entry = inventory.get(host)
+        if host and entry is None:
+            c.fail(f"{field}.hostname", "เครื่องนี้ยังไม่ได้ลงทะเบียนกับศูนย์ฯ", "server not registered", host)
+        elif entry and entry.get("agency") and entry["agency"] != request["agency"]:
+            c.fail(f"{field}.hostname", f"เครื่องนี้ลงทะเบียนเป็นของ{entry['agency']} ไม่ใช่ของหน่วยงานผู้ร้องขอ",
+                   "server registered to another unit", host)
+        elif entry and address and address != entry["address"]:
+            c.fail(f"{field}.address", f"ไม่ตรงกับที่ลงทะเบียนไว้ ({entry['address']})",
+                   "address differs from the registered one", address)
 
 
 def validate_request(
@@ -284,10 +287,3 @@ def validate_request(
     if c.errors:
         raise RequestInvalid(c.errors)
     return request
-
-
-def request_summary(request: Mapping[str, Any]) -> str:
-    """One Thai line for run notes and logs."""
-    names = {"backup": "ใช้ระบบสำรองข้อมูล", "restore": "ขอ Restore File"}
-    services = " และ ".join(names[s] for s in request.get("services", []))
-    return f"{request['agency']} หนังสือที่ {request['memo_no']}: {services}"

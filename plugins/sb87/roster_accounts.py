@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sb87.airflow_api import API_CONN_ID
 from sb87.settings import Organisation, organisation, settings
 
 ROLE_NAMES = {
@@ -35,7 +36,6 @@ ROLE_NAMES = {
     "operator": "SB87 Operator",
 }
 REQUIRED_ACTIONS_MENU = ("menu_access", "HITL Detail")
-API_CONN_ID = "sb87_airflow_api"
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,19 @@ def roster_accounts(org: Organisation) -> list[Account]:
 
 
 def role_permissions(sm: Any) -> list[dict[str, Any]]:
-    """The SB87 roles and their permissions, in the form `bulk_sync_roles` takes."""
-    people = [*sm.VIEWER_PERMISSIONS, *sm.USER_PERMISSIONS, REQUIRED_ACTIONS_MENU]
+    """The SB87 roles and their permissions, in the form `bulk_sync_roles` takes.
+
+    Nobody on the roster may write a task's state or an XCom: a decision is an answer in Airflow's
+    human-in-the-loop record, and a task marked "success" or an XCom posted by hand would forge one.
+    """
+    from sb87.auth import WRITES_THAT_FORGE
+
+    def without_forgery(perms: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [p for p in perms if p not in WRITES_THAT_FORGE]
+
+    people = without_forgery([*sm.VIEWER_PERMISSIONS, *sm.USER_PERMISSIONS, REQUIRED_ACTIONS_MENU])
     perms = {"it_director": people, "group_director": people, "staff": people,
-             "operator": [*people, *sm.OP_PERMISSIONS]}
+             "operator": without_forgery([*people, *sm.OP_PERMISSIONS])}
     return [{"role": ROLE_NAMES[key], "perms": perms[key]} for key in ROLE_NAMES]
 
 

@@ -22,14 +22,39 @@ DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "sb87.json"
 @dataclass(frozen=True)
 class Person:
     id: str
-    name: str
+    name: str  # display name (Airflow UI, e-mails); the roster's login id is `id`
     email: str
     roles: tuple[str, ...]
     sub_units: tuple[str, ...] = ()  # the IT Centre divisions a staff member works in
+    # For signatures on memos: the typed name is title + given name + surname, under it the position.
+    title: str = ""  # คำนำหน้านาม: นาย / นาง / นางสาว / a rank
+    given_name: str = ""
+    surname: str = ""
+    position: str = ""  # ตำแหน่ง, e.g. "ผู้อำนวยการกลุ่มระบบเครือข่าย"
+    # When this person signs for another office: "รักษาราชการแทน" (acting in a vacant post) or
+    # "ปฏิบัติราชการแทน" (by delegation), and the office signed for.
+    acting: str = ""
+    acting_for: str = ""
 
     def as_hitl_user(self) -> dict[str, str]:
         """The `{"id", "name"}` form that human-in-the-loop operators take as `assigned_users`."""
         return {"id": self.id, "name": self.name}
+
+    @property
+    def full_name(self) -> str:
+        """`นายสมศักดิ์ ตัวอย่าง` (Thai writes the title joined to the given name); the display name
+        when the roster has no personal name for this person."""
+        if not self.given_name:
+            return self.name
+        return f"{self.title}{self.given_name} {self.surname}".strip()
+
+    @property
+    def position_lines(self) -> list[str]:
+        """The lines under the typed name: the position, then e.g. "รักษาราชการแทน ผู้อำนวยการ…"."""
+        lines = [self.position] if self.position else []
+        if self.acting and self.acting_for:
+            lines.append(f"{self.acting}{self.acting_for}")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -38,8 +63,10 @@ class Organisation:
 
     @property
     def people(self) -> list[Person]:
+        signature_fields = ("title", "given_name", "surname", "position", "acting", "acting_for")
         return [
-            Person(u["id"], u["name"], u["email"], tuple(u.get("roles", ())), tuple(u.get("sub_units", ())))
+            Person(u["id"], u["name"], u["email"], tuple(u.get("roles", ())), tuple(u.get("sub_units", ())),
+                   **{key: u[key] for key in signature_fields if u.get(key)})
             for u in self.raw["users"]
         ]
 
@@ -116,6 +143,8 @@ class Settings:
     ssh_cmd_timeout: int = 6 * 3600
     ssh_retry_delay_seconds: int = 60
     decision_timeout_hours: int = 0  # 0: wait for the director as long as it takes
+    outbox_sweep_seconds: int = 60  # how often the outbox's sweeper DAG sends what is still queued
+    outbox_retry_seconds: int = 60  # the wait after a notice's first failed try; it doubles up to an hour
     # Each open request is a running DAG run that waits days for people; Airflow's default of 16
     # active runs per DAG would queue the 17th request behind them.
     max_open_requests: int = 1000

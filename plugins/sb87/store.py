@@ -1,4 +1,5 @@
-"""The project's own database: the document register, what has been sent, per-step summaries.
+"""The project's own database: the document register, what has been sent, per-step summaries,
+and the outbox of e-mail notices (`sb87_outbox`, driven by `sb87.outbox`).
 
 It is not Airflow's metadata database: the connection `sb87_db` chooses it (PostgreSQL in
 production, a SQLite file by default). Tables are created on first use.
@@ -15,10 +16,13 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     create_engine,
     insert,
@@ -90,6 +94,39 @@ assignments = Table(
     Column("ordered_by", String(100), nullable=False),
     Column("ordered_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("run_id", "user_id", name="sb87_assignments_once"),
+)
+
+#: Every e-mail notice, rendered once (the exact MIME bytes) and kept until an SMTP server took it.
+#: States: `queued` (not yet accepted for every recipient; `claimed_until` is the lease of whoever
+#: is delivering it, or the earliest next try after a failure), `sent` (accepted; permanently refused
+#: recipients are in `refused`), `refused` (every recipient refused permanently). See docs/notices.md.
+outbox = Table(
+    "sb87_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(250), nullable=False),
+    Column("notice_key", String(250), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("message_id", String(250), nullable=False),
+    Column("conn_id", String(250), nullable=False),
+    Column("mail_from", String(320), nullable=False),  # envelope sender
+    Column("sender", String(500), nullable=False),  # the From line as configured (display name may be Thai)
+    Column("subject", String(1000), nullable=False),
+    Column("recipients", Text, nullable=False),  # JSON list: every envelope recipient (To and Cc)
+    Column("pending", Text, nullable=False),  # JSON list: recipients no server has accepted yet
+    Column("delivered", Text, nullable=False, default="[]"),  # JSON list: accepted recipients
+    Column("refused", Text, nullable=False, default="{}"),  # JSON {address: [code, reply]}: refused for good
+    Column("message", LargeBinary, nullable=False),  # the MIME bytes, CRLF line ends, sent as they are
+    Column("state", String(20), nullable=False, default="queued"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(1000)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("claimed_by", String(64)),
+    Column("sent_at", DateTime(timezone=True)),
+    UniqueConstraint("run_id", "notice_key", name="sb87_outbox_once"),
+    UniqueConstraint("message_id", name="sb87_outbox_message_id"),
+    Index("sb87_outbox_due", "state", "claimed_until"),
 )
 
 
@@ -218,3 +255,88 @@ def assigned_staff(eng: Engine, run_id: str) -> list[str]:
         rows = db.execute(select(assignments.c.user_id).where(assignments.c.run_id == run_id)
                           .order_by(assignments.c.user_id)).all()
     return [r.user_id for r in rows]
+
+
+# --- the outbox (sb87.outbox holds the delivery rules; these are its single statements) -----------
+
+def utc(when: datetime) -> datetime:
+    """`when` in UTC; a naive value (SQLite gives those back) is taken as UTC already.
+
+    Every outbox time is stored in UTC, so SQLite's text comparison of times orders them correctly.
+    """
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def enqueue_notice(eng: Engine, row: dict[str, Any]) -> bool:
+    """Insert a rendered notice; False when the run already has one with this key (nothing changes)."""
+    try:
+        with eng.begin() as db:
+            db.execute(insert(outbox).values(**row))
+        return True
+    except IntegrityError:
+        return False
+
+
+def notice(eng: Engine, *, notice_id: int | None = None, run_id: str | None = None,
+           key: str | None = None) -> dict[str, Any] | None:
+    """One outbox row by id, or by (run id, notice key); None when there is none."""
+    query = select(outbox)
+    query = query.where(outbox.c.id == notice_id) if notice_id is not None else query.where(
+        outbox.c.run_id == run_id, outbox.c.notice_key == key)
+    with eng.connect() as db:
+        row = db.execute(query).first()
+    return dict(row._mapping) if row else None
+
+
+def claim_notice(eng: Engine, notice_id: int, token: str, now: datetime, until: datetime) -> bool:
+    """Take the lease on a queued notice whose lease is free or expired; True when this caller got it.
+
+    One conditional UPDATE: PostgreSQL re-checks the condition after waiting for a concurrent
+    claimer's row lock and SQLite serialises writers, so of any number of claimers one wins.
+    """
+    with eng.begin() as db:
+        result = db.execute(update(outbox).where(
+            outbox.c.id == notice_id,
+            outbox.c.state == "queued",
+            (outbox.c.claimed_until.is_(None)) | (outbox.c.claimed_until <= utc(now)),
+        ).values(claimed_by=token, claimed_until=utc(until), attempts=outbox.c.attempts + 1))
+        return result.rowcount == 1
+
+
+def record_delivery(eng: Engine, notice_id: int, values: dict[str, Any]) -> bool:
+    """Write a send's outcome (`values`: state, pending, delivered, refused, …) and free the lease.
+
+    Only a queued row changes: if another sender (after this one's lease ran out) marked it first,
+    its record stands. True when this call wrote it.
+    """
+    with eng.begin() as db:
+        result = db.execute(update(outbox).where(outbox.c.id == notice_id, outbox.c.state == "queued")
+                            .values(claimed_by=None, **values))
+        return result.rowcount == 1
+
+
+def record_failure(eng: Engine, notice_id: int, token: str, error: str, retry_at: datetime) -> None:
+    """A send that reached no recipient: keep the notice queued, note why, try again from `retry_at`."""
+    with eng.begin() as db:
+        db.execute(update(outbox).where(outbox.c.id == notice_id, outbox.c.claimed_by == token).values(
+            claimed_by=None, claimed_until=utc(retry_at), last_error=error[:1000]))
+
+
+def due_notices(eng: Engine, now: datetime, limit: int = 100) -> list[int]:
+    """Ids of queued notices nobody holds (lease free or expired), oldest first."""
+    with eng.connect() as db:
+        return list(db.execute(select(outbox.c.id).where(
+            outbox.c.state == "queued",
+            (outbox.c.claimed_until.is_(None)) | (outbox.c.claimed_until <= utc(now)),
+        ).order_by(outbox.c.created_at, outbox.c.id).limit(limit)).scalars())
+
+
+def outbox_rows(eng: Engine, run_id: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+    """Outbox rows without the message bytes, oldest first (for reports and tests)."""
+    query = select(*[c for c in outbox.c if c.name != "message"]).order_by(outbox.c.created_at, outbox.c.id)
+    if run_id:
+        query = query.where(outbox.c.run_id == run_id)
+    if state:
+        query = query.where(outbox.c.state == state)
+    with eng.connect() as db:
+        return [dict(row._mapping) for row in db.execute(query)]

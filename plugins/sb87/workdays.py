@@ -2,9 +2,10 @@
 
 Semantics, as ITSM tools count a service level:
 - working time runs only inside office hours (08:30–16:30 Asia/Bangkok by default) on working
-  days: Monday–Friday, minus Thai public and government holidays (the `holidays` package, with
-  substitution days and Cabinet extra days off it knows of), minus configured extra days off,
-  plus configured extra working days;
+  days: Monday–Friday, minus the days off of government offices (วันหยุดราชการ) — the `holidays`
+  package's Thai "public" and "government" days, with the substitution days and Cabinet extra days
+  off it knows of, but without National Labour Day and its substitution day, on which government
+  offices work — minus configured extra days off, plus configured extra working days;
 - a limit of N working days is N full office days of working time; a clock started before opening
   counts from opening, one started after closing from the next working day's opening.
 So one day started Monday 10:00 is due Tuesday 10:00; one started Friday 17:00 is due Monday 16:30.
@@ -27,10 +28,28 @@ import holidays
 BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
+# Days `holidays` files under "public" that are not days off for government offices (วันหยุดราชการ).
+# Matched as substrings of the package's Thai names, so their substitution days ("ชดเชย…") go too.
+# - National Labour Day (1 May): the package's own source notes "only observed by financial and
+#   private sectors"; government offices work, and so on its substitution day.
+# - National Children's Day: always the second Saturday of January with no substitution day; it is
+#   an observance, not a day off, so a Saturday should not be explained to a person as a holiday.
+NOT_GOVERNMENT_DAYS_OFF: tuple[str, ...] = ("วันแรงงานแห่งชาติ", "วันเด็กแห่งชาติ")
+
+
 @cache
 def _thai_holidays(year: int) -> dict[date, str]:
-    # "workday" observances (e.g. Children's Day) are not days off; only these two categories are.
-    return dict(holidays.TH(years=year, categories=("public", "government"), language="th"))
+    """Government days off in `year` that the `holidays` package knows of, with their Thai names."""
+    # "workday" observances are not days off; "public" + "government" are, minus the exclusions above.
+    # Royal Ploughing Day is in "government" (the package's note: "only observed by government sectors").
+    calendar = holidays.TH(years=year, categories=("public", "government"), language="th")
+    days_off: dict[date, str] = {}
+    for day in calendar:
+        # Two holidays can share a date (e.g. 5 December): drop only the excluded names, keep the rest.
+        names = [n for n in calendar.get_list(day) if not any(x in n for x in NOT_GOVERNMENT_DAYS_OFF)]
+        if names:
+            days_off[day] = "; ".join(names)
+    return days_off
 
 
 @dataclass(frozen=True)

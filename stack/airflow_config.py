@@ -30,6 +30,7 @@ HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 #: the production auth manager (FAB, decisions bound to roster user names): plugins/sb87/auth.py
 FAB_AUTH_MANAGER = "sb87.auth.RosterFabAuthManager"
+SIMPLE_AUTH_MANAGER = "sb87.auth.RosterSimpleAuthManager"
 
 SQLITE_TUNING_MODULE = "sb87_sqlite_tuning"
 #: the account the pipeline's own REST calls (run notes) use, through the `sb87_airflow_api` connection
@@ -86,7 +87,7 @@ def write_sqlite_tuning(airflow_home: Path) -> None:
     cfg = airflow_home / "config"
     cfg.mkdir(parents=True, exist_ok=True)
     (cfg / f"{SQLITE_TUNING_MODULE}.py").write_text(
-        '"""Written by stack/airflow_procs.py: 60 s busy timeout for the SQLite metadata database."""\n'
+        '"""Written by stack/airflow_config.py: 60 s busy timeout for the SQLite metadata database."""\n'
         "CONNECT_ARGS = {'timeout': 60, 'check_same_thread': False}\n"
         "ASYNC_CONNECT_ARGS = {'timeout': 60}\n",
         encoding="utf-8",
@@ -134,9 +135,8 @@ def airflow_config_env(
         "AIRFLOW__API__WORKERS": "2",
         "AIRFLOW__CORE__FERNET_KEY": stack_secrets["fernet_key"],
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
-        "AIRFLOW__CORE__AUTH_MANAGER": (
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-        ),
+        # SimpleAuthManager, except that only an admin may write task states or XComs (plugins/sb87/auth.py).
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
             airflow_home / "simple_auth_manager_passwords.json.generated"

@@ -6,20 +6,17 @@ path a real client (an e-Saraban integration, a script, the UI) takes.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 from urllib.parse import quote
 
+from sb87 import steps
 from stack.client import ApiClient
 
-DAG_ID = "sb87_server_backup_service"
-DECISION_TASK = "director_decision"
-FINISHED = {"success", "failed"}
-FAILED = {"failed", "upstream_failed"}
-# How long a script waits between a decision opening and answering it (see wait_for_decision). The
-# scheduler took up to 6 s to process the parking worker's exit on a loaded CI machine.
-SETTLE_SECONDS = float(os.environ.get("SB87_SETTLE_SECONDS", "8"))
+DAG_ID = steps.DAG_ID
+DECISION_TASK = steps.DIRECTOR_DECISION
+RUN_ENDED = {"success", "failed"}  # a DAG run's terminal states
+TASK_FAILED = {"failed", "upstream_failed"}
 
 
 class Timeout(AssertionError):
@@ -66,7 +63,7 @@ def wait_for_state(
         state = task_states(client, run_id, dag_id).get(task_id)
         if state in states:
             return state
-        if state in FAILED and not states & FAILED:
+        if state in TASK_FAILED and not states & TASK_FAILED:
             raise AssertionError(f"{task_id} of {run_id} is {state!r}, waiting for {sorted(states)}")
         time.sleep(0.5)
     raise Timeout(f"{task_id} of {run_id} is {state!r}, not in {sorted(states)} after {timeout:.0f} s")
@@ -74,16 +71,8 @@ def wait_for_state(
 
 def wait_for_decision(client: ApiClient, run_id: str, task_id: str = DECISION_TASK, timeout: float = 120,
                       dag_id: str = DAG_ID) -> None:
-    """Wait until a decision is open and safe to answer.
-
-    Airflow 3.3.2 race: the worker that parks a task in `awaiting_input` exits with "success"; if an
-    answer re-queues the task before the scheduler has processed that exit event, the scheduler takes
-    the stale event for a task killed externally and fails it (scheduler_job_runner's requeue check
-    covers `scheduled`, not `queued`). A person never answers that fast; a script must wait a few
-    scheduler loops (SETTLE_SECONDS, `SB87_SETTLE_SECONDS`).
-    """
+    """Wait until a decision is open (`awaiting_input`). It may be answered at once: see `sb87.decisions.Decision`."""
     wait_for_state(client, run_id, task_id, {"awaiting_input"}, timeout, dag_id)
-    time.sleep(SETTLE_SECONDS)
 
 
 def respond(
@@ -104,7 +93,7 @@ def wait_for_run(client: ApiClient, run_id: str, timeout: float = 300, dag_id: s
     state = None
     while time.monotonic() < deadline:
         state = run_state(client, run_id, dag_id)
-        if state in FINISHED:
+        if state in RUN_ENDED:
             return state
         time.sleep(0.5)
     raise Timeout(f"run {run_id} still {state!r} after {timeout:.0f} s: {task_states(client, run_id, dag_id)}")
@@ -151,14 +140,11 @@ def human_steps(staff: str = "staff_somchai", group_director: str = "group_direc
     """Every human step of an approved request, in order, as (user, task id, option, form input):
     approve (step 2), record the server-details document as pre-filled and endorse it (step 3),
     order `staff` to proceed (step 4)."""
-    from sb87.coordination import ASSIGN_TASK, ENDORSE, ORDER, SUBMIT, details_task, review_task
-    from sb87.pipeline import APPROVE
-
     return [
-        (director, DECISION_TASK, APPROVE, {"reason": "", "sub_units": []}),
-        (staff, details_task(1), SUBMIT, {"location": "ห้อง DC ชั้น 3 ตู้ R04"}),
-        (group_director, review_task(1), ENDORSE, {"reason": ""}),
-        (group_director, ASSIGN_TASK, ORDER, {"staff": [staff], "instructions": ""}),
+        (director, steps.DIRECTOR_DECISION, steps.APPROVE, {"reason": "", "sub_units": []}),
+        (staff, steps.details_task(1), steps.SUBMIT, {"location": "ห้อง DC ชั้น 3 ตู้ R04"}),
+        (group_director, steps.review_task(1), steps.ENDORSE, {"reason": ""}),
+        (group_director, steps.ASSIGN, steps.ORDER, {"staff": [staff], "instructions": ""}),
     ]
 
 
@@ -198,7 +184,6 @@ def carry_all_through(clients: Any, run_ids: list[str], timeout: float = 1800,
             time.sleep(1)
         if progress:
             progress(f"{task_id}: waiting in all {len(wanted)} runs after {time.monotonic() - started:.1f} s")
-        time.sleep(SETTLE_SECONDS)  # see wait_for_decision
         person = clients(user)
         for run_id in run_ids:
             status, body = respond(person, run_id, option, params, task_id)

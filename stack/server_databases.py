@@ -4,59 +4,29 @@ The embedded default starts a private PostgreSQL (stack/postgres.py); the Celery
 uses the PostgreSQL server and the Redis broker already running on the machine (127.0.0.1:5432
 and :6379 here, as in production they are separate servers). Each stack gets databases of its
 own on that server, named after its home, so test sessions and a demo never share state.
-If a server is down, it is started with the machine's own command before anything else.
+The set-up (scripts/machine_services.sh) starts a server that is down; the stack only checks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from stack.ports import port_in_use, wait_for_port
+from stack.ports import port_in_use
 from stack.postgres import DATABASES, create_databases
 from stack.procs import StackError
 
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
-REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-    "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
-]
 
 
-def _wait(host: str, port: int, what: str, timeout: float = 30) -> None:
-    if not wait_for_port(port, timeout, host):
-        raise StackError(f"{what} is not answering on {host}:{port}")
-
-
-def ensure_postgres_server(host: str, port: int) -> None:
-    """Start the machine's PostgreSQL cluster if nothing answers on host:port."""
-    if port_in_use(port, host):
-        return
-    clusters = sorted(p.name for p in Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").is_dir() else []
-    if not clusters:
-        raise StackError(f"PostgreSQL is not running on {host}:{port} and no cluster is installed to start")
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", clusters[-1], "main", "start"],
-                   check=False, capture_output=True)
-    _wait(host, port, "PostgreSQL")
-
-
-def ensure_redis(broker_url: str) -> None:
-    """Start the machine's Redis if nothing answers at the broker's address."""
-    parts = urlsplit(broker_url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-    if port_in_use(port, host):
-        return
-    if (host, port) != ("127.0.0.1", 6379):
-        raise StackError(f"the broker {host}:{port} is not answering (only a local Redis on 6379 is started)")
-    Path("/var/log/redis").mkdir(parents=True, exist_ok=True)
-    Path("/var/lib/redis").mkdir(parents=True, exist_ok=True)
-    subprocess.run(REDIS_START, check=False, capture_output=True)
-    _wait(host, port, "Redis")
+def require_server(host: str, port: int, what: str) -> None:
+    """The machine's servers are started by the set-up (scripts/machine_services.sh), not by the product."""
+    if not port_in_use(port, host):
+        raise StackError(f"{what} is not answering on {host}:{port}: run scripts/machine_services.sh first")
 
 
 class ServerPostgres:
@@ -90,7 +60,7 @@ class ServerPostgres:
         return conn
 
     def start(self) -> None:
-        ensure_postgres_server(self.host, self.port)
+        require_server(self.host, self.port, "PostgreSQL")
         create_databases(self.host, self.port, self.user, [self.database(logical) for logical in DATABASES])
 
     def stop(self) -> None:

@@ -22,7 +22,9 @@ from typing import Any
 import httpx
 import psutil
 
-from stack.airflow_procs import (
+from sb87.settings import DEFAULT_CONFIG_FILE, Organisation, settings
+from stack import smtp_sink
+from stack.airflow_config import (
     CELERY_WORKER,
     COMPONENTS,
     HEALTH_KEYS,
@@ -34,17 +36,16 @@ from stack.airflow_procs import (
     write_sqlite_tuning,
 )
 from stack.client import ApiClient
-from stack.machine_services import ServerPostgres, broker_url, ensure_redis, pg_server_url
 from stack.ports import LOOPBACK, port_in_use, resolve_ports, wait_for_port
 from stack.postgres import Postgres
 from stack.procs import StackError, descendants, log_tail, run_logged, spawn, terminate_groups
+from stack.server_databases import ServerPostgres, broker_url, pg_server_url
 from stack.sshd import Sshd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_HOME = REPO_ROOT / ".stack"
 IT_CENTRE_SENDER = formataddr(("ศูนย์เทคโนโลยีสารสนเทศ", "itc@doh.example.go.th"))
-BACKUP_POOL = "sb87_backup_host"
 
 
 def default_home() -> Path:
@@ -54,11 +55,6 @@ def default_home() -> Path:
 
 def _roster_ids(config_path: str | None) -> list[str]:
     """User ids from the organisation file, via the project's own loader."""
-    plugins = str(REPO_ROOT / "plugins")
-    if plugins not in sys.path:
-        sys.path.insert(0, plugins)
-    from sb87.settings import DEFAULT_CONFIG_FILE, Organisation
-
     path = Path(config_path) if config_path else DEFAULT_CONFIG_FILE
     return [p.id for p in Organisation(json.loads(path.read_text(encoding="utf-8"))).people]
 
@@ -207,7 +203,6 @@ class Stack:
             # SimpleAuthManager's), so `password()` and the service connection hold for both.
             env["SB87_INITIAL_PASSWORDS_FILE"] = str(self.passwords_file)
             env["SB87_ADMIN_USERNAME"] = "admin"
-            env["PYTHONPATH"] = str(self.plugins_folder)
         if config_path:
             env["SB87_CONFIG"] = config_path
         env.update(self.extra_env)
@@ -250,8 +245,6 @@ class Stack:
         env = self.env
         try:
             self._start_side_services(env)
-            if self.executor == "celery":
-                ensure_redis(self.broker_url)
             if self.metadata_db == "postgres":
                 self.postgres.start()
             airflow = str(VENV_BIN / "airflow")
@@ -263,7 +256,7 @@ class Stack:
             # the pool is created while the components boot (each airflow CLI call costs seconds)
             pool = spawn(
                 "pools set",
-                [airflow, "pools", "set", BACKUP_POOL, "2", "SB-8-7: SSH jobs on the backup host"],
+                [airflow, "pools", "set", settings().backup_pool, "2", "SB-8-7: SSH jobs on the backup host"],
                 self.logs_dir / "pools.log", env,
             )
             # The api-server first: tasks report through its execution API, and a task the scheduler
@@ -296,13 +289,8 @@ class Stack:
 
     def _start_side_services(self, env: dict[str, str]) -> None:
         self.processes["sshd"] = spawn("sshd", self.sshd.argv(), self.logs_dir / "sshd.log", env)
-        self.processes["smtp-sink"] = spawn(
-            "smtp-sink",
-            [sys.executable, "-m", "stack.smtp_sink", "--port", str(self.ports["smtp"]), "--dir",
-             str(self.mail_dir)],
-            self.logs_dir / "smtp-sink.log",
-            env | {"PYTHONPATH": str(REPO_ROOT)},
-        )
+        self.processes["smtp-sink"] = spawn("smtp-sink", smtp_sink.argv(self.ports["smtp"], self.mail_dir),
+                                            self.logs_dir / "smtp-sink.log", env)
         for name, key in (("sshd", "ssh"), ("smtp-sink", "smtp")):
             if not wait_for_port(self.ports[key], 20):
                 raise StackError(
@@ -315,14 +303,32 @@ class Stack:
 
         For failure tests: what a network cut or a rebooted backup host does to a running SSH step.
         """
-        proc = self.processes.pop("sshd")
+        self.kill_and_restart("sshd")
+        if not wait_for_port(self.ports["ssh"], 20):
+            raise StackError(f"sshd did not come back:\n{log_tail(self.logs_dir / 'sshd.log')}")
+
+    def kill_and_restart(self, name: str) -> None:
+        """SIGKILL one component and everything it started (a crash, not a shutdown), then start it again."""
+        self.kill(name)
+        self.start_component(name)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one component (sshd, smtp-sink, scheduler, …) and everything it started: a crash or an outage."""
+        proc = self.processes.pop(name)
         for child in psutil.Process(proc.pid).children(recursive=True):
             child.kill()
         proc.kill()
         proc.wait(10)
-        self.processes["sshd"] = spawn("sshd", self.sshd.argv(), self.logs_dir / "sshd.log", self.env)
-        if not wait_for_port(self.ports["ssh"], 20):
-            raise StackError(f"sshd did not come back:\n{log_tail(self.logs_dir / 'sshd.log')}")
+
+    def start_component(self, name: str) -> None:
+        """Start one component again after `kill`, as the stack started it."""
+        if name == "sshd":
+            argv = self.sshd.argv()
+        elif name == "smtp-sink":
+            argv = smtp_sink.argv(self.ports["smtp"], self.mail_dir)
+        else:
+            argv = [str(VENV_BIN / "airflow"), *(a.format(**self.ports) for a in COMPONENTS[name])]
+        self.processes[name] = spawn(name, argv, self.logs_dir / f"{name}.log", self.env, cwd=self.home)
 
     def health(self) -> dict[str, Any] | None:
         """GET /api/v2/monitor/health (no login needed), or None while the API is down."""

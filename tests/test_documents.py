@@ -1,0 +1,427 @@
+"""Every memo kind, rendered from the demo's sample request, as a Thai registry clerk reads it.
+
+The PDFs are read back with the two tools a clerk's systems use: poppler (`pdftotext`, behind most
+e-Saraban previews and desktop search) and pypdf. Every Thai word of every memo must come back
+exactly and on one line, dates and times whole, and the server-details memo must be the group's
+own memo with its own number and a person's signature.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from sb87 import documents, store
+from sb87.memo import Memo, line_segments, render_memo_pdf
+from sb87.settings import DEFAULT_CONFIG_FILE, PROJECT_ROOT, organisation
+from sb87.thai_dates import thai_date
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
+    reason="poppler-utils (pdftotext, pdftoppm) not installed",
+)
+
+SAMPLE_REQUEST = PROJECT_ROOT / "config" / "sample_request.json"
+WHEN = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)  # 24 พฤศจิกายน 2569, 10.30 น. in Bangkok
+# The director's reason from issue 13: one long run of Thai with no space in it.
+REASON = (
+    "ขนาดข้อมูลที่แจ้งเกินพื้นที่จัดเก็บที่ศูนย์เทคโนโลยีสารสนเทศจัดสรรให้ได้ในปีงบประมาณนี้"
+    "และเส้นทาง/srv/ข้อมูล/ไตรมาส/รายงานประจำปีงบประมาณ2569ของเครื่องbackup-node01ยังไม่ได้ระบุผู้รับผิดชอบ"
+)
+SHA_ARCHIVE = "9f2c" + "0123456789abcdef" * 3 + "a1b2c3d4e5f60718"
+SHA_SAMPLE = "037db6c2" + "fedcba9876543210" * 3 + "00112233"
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo's request and what each step hands the documents
+
+
+def sample_request() -> dict[str, Any]:
+    return json.loads(SAMPLE_REQUEST.read_text(encoding="utf-8"))
+
+
+def endorsed_form(request: dict[str, Any]) -> dict[str, Any]:
+    """What `coordination.endorsed_details` returns for the sample request, endorsed in round 1."""
+    server = request["servers"][0]
+    return {
+        "fields": {
+            "server_name": server["hostname"],
+            "address": server["address"],
+            "os": server["os"],
+            "location": "ห้องเครื่องแม่ข่าย ชั้น 3 อาคารศูนย์เทคโนโลยีสารสนเทศ",
+            "data_paths": "\n".join([*server["paths"], "/srv/รายงาน/ไตรมาส/รายงานประจำปีงบประมาณ2569"]),
+            "size_gb": server["size_gb"],
+            "backup_window": request["schedule"],
+            "retention_period": "รายวัน 7 ชุด รายสัปดาห์ 4 ชุด รายเดือน 6 ชุด",
+            "unit_contacts": f"{request['contact_name']} {request['contact_phone']} {request['contact_email']}",
+            "consultant_contacts": "ทีมที่ปรึกษา backup-node01",
+            "notes": "",
+        },
+        "round": 1,
+        "reviews": [],
+        "recorded_by": "สมชาย ใจดี",
+        "recorded_by_id": "staff_somchai",
+        "endorsed_by": "ผู้อำนวยการกลุ่มระบบเครือข่าย",
+        "endorsed_by_id": "group_director",
+    }
+
+
+def result_context(request: dict[str, Any], *, restored: bool = True) -> dict[str, Any]:
+    request = copy.deepcopy(request)
+    org = organisation()
+    if restored:
+        request["restore"] = {"hostname": "backup-node01", "paths": ["/srv/ข้อมูล กองทะเบียน"],
+                              "as_of": "2026-11-20T01:00:00+07:00"}
+    server = request["servers"][0]
+    return {
+        "request": request,
+        "decision": {"approved": True, "by": "ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ", "at": WHEN, "reason": "",
+                     "sub_units": ["ผคน.", "ผมน."]},
+        "org": org.raw["organisation"],
+        "sub_units": ["ผคน.", "ผมน."],
+        "today": WHEN.date(),
+        "servers": [{"hostname": server["hostname"], "address": server["address"], "paths": server["paths"],
+                     "snapshot": "037db6c2" + "0" * 56, "files": 12, "bytes": 3 * 1024 * 1024,
+                     "sample_file": "/srv/ข้อมูล กองทะเบียน/ทะเบียนคุม.xlsx", "sample_sha256": SHA_SAMPLE}],
+        "restored": {"archive": "SB87-2569-0457-restore.tar.gz", "sha256": SHA_ARCHIVE, "files": 3,
+                     "bytes": 2048, "snapshot": "5e1f0a9b" + "1" * 56, "paths": ["/srv/ข้อมูล กองทะเบียน"],
+                     "as_of": "2026-11-20T01:00:00+07:00"} if restored else None,
+    }
+
+
+def rejection_context(request: dict[str, Any]) -> dict[str, Any]:
+    context = result_context(request, restored=False)
+    context["decision"] = {**context["decision"], "approved": False, "reason": REASON}
+    return context
+
+
+@pytest.fixture
+def docs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SB87_DOCUMENTS_DIR", str(tmp_path / "documents"))
+    monkeypatch.delenv("SB87_MEMO_EMBLEM", raising=False)
+    return tmp_path / "documents"
+
+
+RenderFn = Callable[[], Path]
+
+
+def memo_kinds() -> dict[str, RenderFn]:
+    """Each memo kind of the service, rendered from the sample request."""
+    request = sample_request()
+    return {
+        "server_details": lambda: documents.server_details_pdf(
+            "manual__sample", request, "457/2569", endorsed_form(request), WHEN, outgoing_no="12"),
+        "result": lambda: documents.outgoing_memo_pdf(
+            "manual__sample", "result", "1234", WHEN, result_context(request)),
+        "result_backup_only": lambda: documents.outgoing_memo_pdf(
+            "manual__sample_b", "result", "1235", WHEN, result_context(request, restored=False)),
+        "rejection": lambda: documents.outgoing_memo_pdf(
+            "manual__sample_r", "rejection", "1236", WHEN, rejection_context(request)),
+    }
+
+
+@pytest.fixture(params=sorted(memo_kinds()))
+def memo_pdf(request: pytest.FixtureRequest, docs_dir: Path) -> Path:
+    return memo_kinds()[request.param]()
+
+
+@pytest.fixture(params=sorted(memo_kinds()))
+def rendered(request: pytest.FixtureRequest, docs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Memo]:
+    """A memo kind's PDF and the `Memo` it was laid out from (the source text, before any break)."""
+    memos: list[Memo] = []
+
+    def recording(memo: Memo, out_path: Path, **kwargs: Any) -> Path:
+        memos.append(memo)
+        return render_memo_pdf(memo, out_path, **kwargs)
+
+    monkeypatch.setattr(documents, "render_memo_pdf", recording)
+    pdf = memo_kinds()[request.param]()
+    return pdf, memos[-1]
+
+
+def source_words(memo: Memo) -> list[str]:
+    """Every word of the memo as written: ICU's line segments of each source string, unbroken."""
+    strings = [memo.unit, memo.unit_phone or "", memo.number, thai_date(memo.date), memo.subject, memo.addressee,
+               *memo.body, memo.signatory_name, memo.position, *memo.position_lines]
+    return [seg.strip(" -") for text in strings for seg in line_segments(text) if seg.strip(" -")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the PDFs back
+
+
+def pdftotext(pdf: Path, *args: str) -> str:
+    return subprocess.run(["pdftotext", *args, str(pdf), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def pypdf_text(pdf: Path) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(pdf).pages)
+
+
+def lines_of(text: str) -> list[str]:
+    """Physical lines with runs of spaces made one (pdftotext -layout pads columns)."""
+    return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines() if line.strip()]
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def memo_words(pdf: Path) -> Iterator[str]:
+    """The words a memo was made of: ICU's line segments of every string drawn, from the PDF's
+    own ActualText record of what was drawn (the rendering input, not what a reader makes of it)."""
+    for page in PdfReader(pdf).pages:
+        content = page.get_contents()
+        assert content is not None
+        for hex_text in re.findall(rb"/ActualText <FEFF([0-9A-F]*)>", content.get_data()):
+            text = bytes.fromhex(hex_text.decode()).decode("utf-16-be")
+            yield from (segment.strip() for segment in line_segments(text) if segment.strip())
+
+
+def drawn_text(pdf: Path) -> str:
+    return " ".join(memo_words(pdf))
+
+
+# ---------------------------------------------------------------------------------------------
+# Text extraction: pdftotext and pypdf give back exactly what was written
+
+
+def test_pdftotext_reads_every_word_of_every_memo_exactly(rendered: tuple[Path, Memo]) -> None:
+    pdf, memo = rendered
+    lines = lines_of(pdftotext(pdf, "-layout"))
+    words = source_words(memo)
+    assert len(words) > 40
+    # Every word comes back whole, on one line (no "สำ รอง", no "นัน ้", no word cut at a line end).
+    for word in words:
+        assert any(word in line for line in lines), word
+    # And nothing else: the whole text, spaces aside, is the drawn text in reading order.
+    assert squash(" ".join(lines)) == squash(drawn_text(pdf))
+
+
+def test_pypdf_reads_every_word_of_every_memo_exactly(rendered: tuple[Path, Memo]) -> None:
+    pdf, memo = rendered
+    text = pypdf_text(pdf)
+    lines = lines_of(text)
+    for word in source_words(memo):
+        assert any(word in line for line in lines), word
+    assert squash(text) == squash(drawn_text(pdf))
+
+
+def test_search_for_thai_words_finds_the_memo(docs_dir: Path) -> None:
+    pdf = memo_kinds()["result"]()
+    for text in (pdftotext(pdf), pdftotext(pdf, "-layout"), pypdf_text(pdf)):
+        for word in ("สำรอง", "ดำเนินการ", "นั้น", "ผู้อำนวยการ", "เรียบร้อยแล้ว", "ตรวจสอบความถูกต้อง"):
+            assert word in text, word
+        for broken in ("สำ รอง", "ดำ เนิน", "นัน ้", "ครัง้", "นัน้"):
+            assert broken not in text, broken
+
+
+# ---------------------------------------------------------------------------------------------
+# Line breaking
+
+
+def test_director_reason_breaks_between_words_only(docs_dir: Path) -> None:
+    pdf = memo_kinds()["rejection"]()
+    lines = lines_of(pdftotext(pdf, "-layout"))
+    reason_lines = [line for line in lines if any(part in line for part in ("จัดสรร", "ไตรมาส", "ผู้รับผิดชอบ"))]
+    assert len(reason_lines) >= 2, "the reason is longer than a line"
+    # The words the issue saw cut ("…ที่แจ้งเกิ|นพื้นที่…", "…/ไตรมา|ส…", "backu|p-node") come back whole.
+    for word in ("เกินพื้นที่", "ไตรมาส", "backup-node01", "งบประมาณ", "ผู้รับผิดชอบ"):
+        assert any(word in line for line in lines), word
+
+
+def test_reason_is_its_own_paragraph(docs_dir: Path) -> None:
+    lines = lines_of(pdftotext(memo_kinds()["rejection"](), "-layout"))
+    before = next(i for i, line in enumerate(lines) if line.endswith("ด้วยเหตุผลดังนี้"))
+    assert lines[before + 1].startswith("ขนาดข้อมูล"), lines[before : before + 2]
+
+
+def test_dates_times_and_numbers_stay_with_their_units(docs_dir: Path) -> None:
+    for render in memo_kinds().values():
+        text = pdftotext(render(), "-layout")
+        lines = lines_of(text)
+        dates = re.findall(r"\d{1,2}\s+(?:มกราคม|กุมภาพันธ์|มีนาคม|เมษายน|พฤษภาคม|มิถุนายน|กรกฎาคม|สิงหาคม|กันยายน|ตุลาคม|"
+                           r"พฤศจิกายน|ธันวาคม|[ก-ฮ]{1,2}\.[ก-ฮ]\.)\s+\d{4}", " ".join(lines))
+        assert dates
+        for date_text in dates:
+            assert any(date_text in line for line in lines), f"{date_text} is split over two lines"
+        for unit in re.findall(r"\d+(?:\.\d+)?\s+(?:GB|ชุด|น\.)", " ".join(lines)):
+            assert any(unit in line for line in lines), f"{unit} is split over two lines"
+        # No line starts with a unit or a month left behind by its number.
+        assert not [ln for ln in lines if re.match(r"(?:GB|ชุด|น\.|พฤศจิกายน|พ\.ย\.)(?:\s|$)", ln)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The server-details memo is the group's own memo
+
+
+def test_server_details_is_the_groups_memo_with_its_own_number_and_a_persons_signature(docs_dir: Path) -> None:
+    pdf = memo_kinds()["server_details"]()
+    lines = lines_of(pdftotext(pdf, "-layout"))
+    org = organisation()
+    unit_line = next(line for line in lines if line.startswith("ส่วนราชการ"))
+    assert org["group_unit"] in unit_line and org["group_unit_phone"] in unit_line
+    number_line = next(line for line in lines if line.startswith("ที่ "))
+    assert f"ที่ {org['group_letter_code']}/12" in number_line
+    assert "รับที่" not in number_line and "457/2569" not in number_line
+    assert any(line == f"เรียน {org['director_position']}" for line in lines)
+    group_director = org.person("group_director")
+    name_at = lines.index(f"({group_director.full_name})")
+    assert lines[name_at + 1] == group_director.position
+    assert group_director.full_name != group_director.position
+    # The receipt number still appears, in the body, as เลขรับ.
+    assert any("เลขรับ 457/2569" in line for line in lines)
+
+
+def test_server_details_takes_its_number_from_the_register_once(
+    docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = store.engine(f"sqlite:///{tmp_path / 'register.db'}")
+    monkeypatch.setattr(store, "project_engine", lambda: eng)
+    request = sample_request()
+    store.register_document(eng, "other_run", documents.GROUP_OUT_KIND, "ก่อนหน้า", WHEN)
+    first = documents.server_details_pdf("run_a", request, "457/2569", endorsed_form(request), WHEN)
+    again = documents.server_details_pdf("run_a", request, "457/2569", endorsed_form(request), WHEN)
+    code = organisation()["group_letter_code"]
+    for pdf in (first, again):
+        assert f"ที่ {code}/2 " in pdftotext(pdf, "-layout").replace("\n", " ")
+    assert store.register_document(eng, "run_a", documents.GROUP_OUT_KIND, "x", WHEN)["number"] == 2
+
+
+def custom_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[dict], None]) -> None:
+    raw = json.loads(DEFAULT_CONFIG_FILE.read_text(encoding="utf-8"))
+    change(raw)
+    path = tmp_path / "sb87.json"
+    path.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("SB87_CONFIG", str(path))
+
+
+@pytest.mark.parametrize("acting", ["รักษาราชการแทน", "ปฏิบัติราชการแทน"])
+def test_acting_signatory_signs_with_the_configured_wording(
+    docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, acting: str
+) -> None:
+    def make_acting(raw: dict) -> None:
+        raw["organisation"]["outgoing_memo_signer"] = "group_director"
+        for user in raw["users"]:
+            if user["id"] == "group_director":
+                user.update(acting=acting, acting_for="ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ")
+
+    custom_config(tmp_path, monkeypatch, make_acting)
+    lines = lines_of(pdftotext(memo_kinds()["result"](), "-layout"))
+    name_at = lines.index("(นายประเสริฐ มั่นคง)")
+    assert lines[name_at + 1 : name_at + 3] == ["ผู้อำนวยการกลุ่มระบบเครือข่าย",
+                                               f"{acting}ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ"]
+
+
+def test_outgoing_memos_are_signed_by_the_configured_person(memo_pdf: Path) -> None:
+    lines = lines_of(pdftotext(memo_pdf, "-layout"))
+    signatures = [line for line in lines if re.fullmatch(r"\((?:นาย|นาง|นางสาว)\S+ \S+\)", line)]
+    assert len(signatures) == 1, lines[-4:]
+    # A job title is never typed in the parentheses where the name goes.
+    assert not [line for line in lines if re.fullmatch(r"\(ผู้อำนวยการ.*\)", line)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Thai style: times, schedules, numbering, no truncated value
+
+
+def test_times_and_schedules_are_written_the_thai_way(docs_dir: Path) -> None:
+    texts = {kind: pdftotext(render(), "-layout") for kind, render in memo_kinds().items()}
+    for kind, text in texts.items():
+        assert not re.search(r"\b\d{1,2}:\d{2}\b", text), kind
+        assert "daily" not in text, kind
+    assert "ทุกวัน เวลา 01.00 น." in " ".join(lines_of(texts["result"]))
+    assert "ทุกวัน เวลา 01.00 น." in " ".join(lines_of(texts["server_details"]))
+    assert "20 พ.ย. 2569 เวลา 01.00 น." in " ".join(lines_of(texts["result"]))
+
+
+@pytest.mark.parametrize(("style", "first", "second"), [("thai", "๑.", "๒."), ("arabic", "1.", "2.")])
+def test_list_numbering_follows_the_configuration(
+    docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, style: str, first: str, second: str
+) -> None:
+    custom_config(tmp_path, monkeypatch, lambda raw: raw["organisation"].update(list_numbering=style))
+    lines = lines_of(pdftotext(memo_kinds()["server_details"](), "-layout"))
+    sample_path = sample_request()["servers"][0]["paths"][0]
+    assert any(line.startswith(f"{first} {sample_path}") for line in lines), lines
+    assert any(line.startswith(f"{second} /srv/รายงาน/") for line in lines), lines
+
+
+def test_no_value_is_cut_short_and_checksums_go_in_the_manifest(docs_dir: Path) -> None:
+    pdf = memo_kinds()["result"]()
+    text = pdftotext(pdf, "-layout")
+    assert "…" not in text and "..." not in text.replace("/", "")
+    assert SHA_ARCHIVE[:12] not in text, "a checksum is in the attachment, not cut into the memo"
+    assert documents.MANIFEST_NAME in squash(text)
+    manifest = pdf.parent / documents.MANIFEST_NAME
+    assert manifest.read_text(encoding="utf-8").splitlines() == [
+        f"{SHA_SAMPLE}  fileserver01:/srv/ข้อมูล กองทะเบียน/ทะเบียนคุม.xlsx",
+        f"{SHA_ARCHIVE}  SB87-2569-0457-restore.tar.gz",
+    ]
+
+
+def test_manifest_is_checkable_with_sha256sum(tmp_path: Path, docs_dir: Path) -> None:
+    import hashlib
+
+    archive = tmp_path / "delivery" / "SB87-2569-0457-restore.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"restore file bytes")
+    context = {"servers": [], "restored": {"archive": archive.name,
+                                           "sha256": hashlib.sha256(b"restore file bytes").hexdigest()}}
+    manifest = documents.write_manifest("manual__sums", context)
+    assert manifest is not None
+    check = subprocess.run(["sha256sum", "-c", str(manifest)], cwd=archive.parent, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert documents.write_manifest("manual__none", {"servers": [], "restored": None}) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The emblem
+
+
+def test_emblem_appears_on_every_memo_kind_when_configured(
+    docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    emblem = tmp_path / "garuda.png"
+    Image.new("RGB", (90, 100), (150, 20, 20)).save(emblem)
+    monkeypatch.setenv("SB87_MEMO_EMBLEM", str(emblem))
+    for kind, render in memo_kinds().items():
+        assert len(PdfReader(render()).pages[0].images) == 1, kind
+    monkeypatch.delenv("SB87_MEMO_EMBLEM")
+    for kind, render in memo_kinds().items():
+        assert len(PdfReader(render()).pages[0].images) == 0, kind
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages as a clerk sees them
+
+
+def test_every_memo_page_renders_inside_the_margins(memo_pdf: Path, tmp_path: Path) -> None:
+    """pdftoppm draws each page; no ink in the 2 cm right margin (a line too long for it would be
+    a word that did not break) and text from the 3 cm left margin."""
+    from PIL import Image
+
+    dpi = 40
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", str(memo_pdf), str(tmp_path / "p")], check=True)
+    pages = sorted(tmp_path.glob("p*.png"))
+    assert len(pages) == len(PdfReader(memo_pdf).pages)
+    px = dpi / 25.4
+    for page in pages:
+        image = Image.open(page).convert("L")
+        width, height = image.size
+        ink = [(x, y) for y in range(0, height, 1) for x in range(width) if image.getpixel((x, y)) < 128]
+        assert ink
+        assert max(x for x, _ in ink) <= (210 - 20) * px + 2, page.name
+        assert min(x for x, _ in ink) >= 30 * px - 2, page.name
