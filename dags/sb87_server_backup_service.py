@@ -30,7 +30,7 @@ from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, SyncCallback, Tas
 from airflow.sdk.exceptions import AirflowFailException
 
 from sb87 import coordination, decisions, forms, intake, outcome, steps
-from sb87.backup_operator import BackupScriptOperator, readiness, restore_source
+from sb87.backup_operator import BackupScriptOperator, readiness, record_policy, restore_source, snapshot_as_of
 from sb87.deadlines import backstop_days, due_from_now, limits_from_config
 from sb87.decisions import Decision, hitl_body, subject
 from sb87.params import request_params
@@ -38,7 +38,6 @@ from sb87.settings import settings
 
 cfg = settings()
 NOT_RETRIED = {"retries": 0}  # a refused request stays refused; a failed summary of work is not redone
-
 
 with DAG(
     dag_id=steps.DAG_ID,
@@ -123,6 +122,24 @@ with DAG(
         """Records who was ordered (from Airflow's record of step 4), then runs steps 5 and/or 6."""
         return coordination.record_assignment(request, context)
 
+    # ---- steps 5 and 6: over SSH, on the backup host and on each deposited server
+    @task.sensor(task_id="readiness", task_display_name="ตรวจความพร้อมของอุปกรณ์และเครื่องมือ", mode="reschedule",
+                 pool=cfg.backup_pool, poke_interval=cfg.readiness_poke_seconds,
+                 timeout=cfg.readiness_timeout_hours * 3600)
+    def ready(request: dict, **context):
+        """Waits (no worker slot held) until the backup tool, free space and the servers are ready."""
+        return readiness(request, context)
+
+    @task(task_display_name="บันทึก Policy เข้าการเฝ้าระวังความสดของข้อมูลสำรอง", retries=2)
+    def policy_active(request: dict, run_id=None) -> list[str]:
+        """The servers' policies are active: the daily freshness watch checks them from now on."""
+        return record_policy(request, run_id)
+
+    @task(task_display_name="เลือกชุดข้อมูล ณ เวลาที่ขอ", **NOT_RETRIED)
+    def choose_snapshot(request: dict, listing: str) -> str:
+        """The newest snapshot taken at or before the request's `as_of`; none → the step fails, saying so."""
+        return snapshot_as_of(request, listing)
+
     # ---- step 7: tell the requesting unit; close the run
     @task(task_id=steps.NOTIFY_RESULT, task_display_name=steps.RESULT.title, retries=2)
     def notify_result(decision: dict, request: dict, **context) -> bool:
@@ -133,23 +150,6 @@ with DAG(
     def notify_rejection(decision: dict, request: dict, dag_run=None) -> bool:
         """The rejection and its reason as a memo to the requester, queued once; the run ends successfully."""
         return outcome.notify_rejection(decision, request, dag_run)
-
-    @task.sensor(task_id="readiness", task_display_name="ตรวจความพร้อมของอุปกรณ์และเครื่องมือ", mode="reschedule",
-                 pool=cfg.backup_pool, poke_interval=cfg.readiness_poke_seconds,
-                 timeout=cfg.readiness_timeout_hours * 3600)
-    def ready(request: dict, **context):
-        """Waits (no worker slot held) until the backup tool, free space and the servers are ready."""
-        return readiness(request, context)
-
-    @task(task_display_name="เลือกชุดข้อมูล ณ เวลาที่ขอ", **NOT_RETRIED)
-    def choose_snapshot(request: dict, listing: str) -> str:
-        """The newest snapshot taken at or before the request's `as_of`; none → the step fails, saying so."""
-        from sb87.results import chosen_snapshot
-
-        try:
-            return chosen_snapshot(listing, request)["id"]
-        except LookupError as err:
-            raise AirflowFailException(f"{request['restore']['hostname']}: {err}") from err
 
     @task(task_id=steps.CLOSE_TASK, task_display_name="ปิดคำขอ: สรุปเวลาแต่ละขั้นตอน", retries=2)
     def close_request(dag_run=None) -> list[dict]:
@@ -176,18 +176,18 @@ with DAG(
     work = route_services(request)                                        # step 4
     chain(document, assign_staff, work)
     with TaskGroup(group_id=steps.BACKUP_POLICY.group, group_display_name=steps.BACKUP_POLICY.title) as step5:
-        chain(ready(request), *(BackupScriptOperator(action=a, request=request, task_display_name=name)
-                                for a, name in (("create_policy", "สร้าง Backup Policy"),
-                                                ("test_backup", "ทดสอบสำรองข้อมูล"),
-                                                ("test_restore", "ทดสอบการสร้าง Restore File"))))
+        created = BackupScriptOperator(action="create_policy", request=request)
+        installed = BackupScriptOperator(action="client_policy", request=request, learnt=created.output)
+        chain(ready(request), created, installed,
+              BackupScriptOperator(action="authorize_push", request=request, learnt=installed.output),
+              *(BackupScriptOperator(action=a, request=request) for a in ("test_backup", "check_repository",
+                                                                          "test_restore")),
+              policy_active(request))
     with TaskGroup(group_id=steps.RESTORE_FILE.group, group_display_name=steps.RESTORE_FILE.title) as step6:
-        listing = BackupScriptOperator(action="list_snapshots", request=request,
-                                       task_display_name="ค้นหาชุดข้อมูลสำรอง (snapshot)")
-        package = BackupScriptOperator(action="restore_file", task_id="package", request=request,
-                                       snapshot=choose_snapshot(request, listing.output),
-                                       task_display_name="กู้คืนและจัดทำ Restore File")
-        BackupScriptOperator(action="verify_delivery", request=request, delivered=package.output,
-                             task_display_name="ตรวจสอบ Restore File ที่ส่งมอบ")
+        listing = BackupScriptOperator(action="list_snapshots", request=request)
+        package = BackupScriptOperator(action="package", request=request,
+                                       snapshot=choose_snapshot(request, listing.output))
+        BackupScriptOperator(action="verify", request=request, learnt=package.output)
     work_finished = EmptyOperator(task_id=steps.WORK_FINISHED, task_display_name="งานขั้นตอนที่ 5–6 เสร็จแล้ว",
                                   trigger_rule="none_failed_min_one_success",
                                   doc_md="Joins steps 5 and 6: succeeds once the chosen ones finished without failure.")

@@ -62,7 +62,7 @@ def keygen(target: Path, comment: str, *, force: bool) -> str:
         sys.exit("ssh-keygen not found: install openssh-client")
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         key = Path(tmp) / "key"
-        subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        subprocess.run(
             [ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
             check=True, capture_output=True,
         )

@@ -14,8 +14,10 @@ import argparse
 import json
 import shlex
 import signal
+import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sb87 import steps
@@ -34,15 +36,38 @@ DIRECTOR = "itc_director"
 STAFF = "staff_somchai"
 
 
-def sample_conf(home: Path) -> dict:
-    """The sample request, pointed at a demo folder on the backup host (Thai name with a space)."""
+def sample_conf(stack: Stack) -> dict:
+    """The sample request, its files put on the deposited server's own disk (Thai names with a space).
+
+    Its schedule is the next minute but one, in the server's clock, so the demo also shows the
+    server's cron pushing a scheduled snapshot with nobody touching anything.
+    """
     conf = json.loads((REPO_ROOT / "config" / "sample_request.json").read_text(encoding="utf-8"))
-    data = home / "server-data" / "ข้อมูล กองทะเบียน"
-    (data / "สัญญา").mkdir(parents=True, exist_ok=True)
-    (data / "สัญญา" / "สัญญาจ้าง 2569.txt").write_text("สัญญาเลขที่ 12/2569\n", encoding="utf-8")
-    (data / "รายงานประจำปี.txt").write_text("รายงานประจำปีงบประมาณ 2569\n" * 100, encoding="utf-8")
-    conf["servers"][0]["paths"] = [str(data)]
+    server = stack.deposited_server(conf["servers"][0]["hostname"])
+    folder = conf["servers"][0]["paths"][0]
+    server.put_file(f"{folder}/สัญญา/สัญญาจ้าง 2569.txt", "สัญญาเลขที่ 12/2569\n".encode())
+    server.put_file(f"{folder}/รายงานประจำปี.txt", "รายงานประจำปีงบประมาณ 2569\n".encode() * 100)
+    soon = datetime.now().astimezone() + timedelta(minutes=2)
+    conf["schedule"] = f"daily {soon:%H:%M}"
     return conf
+
+
+def scheduled_snapshot(stack: Stack, conf: dict, timeout: float = 200) -> dict | None:
+    """Wait for the first snapshot the server's cron pushed (tag `sb87-scheduled`); None on timeout."""
+    from sb87.datapath import SCHEDULED_TAG
+    from sb87.settings import registered_servers
+
+    server_id = registered_servers()[conf["servers"][0]["hostname"]]["id"]
+    env = {**stack.env, "RESTIC_REPOSITORY": str(Path(stack.env["SB87_REPO_ROOT"]) / server_id),
+           "RESTIC_PASSWORD_FILE": str(stack.restic_password_file)}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = subprocess.run(["restic", "snapshots", "--json", "--tag", SCHEDULED_TAG], env=env,
+                               capture_output=True, text=True, check=False)
+        if found.returncode == 0 and (snapshots := json.loads(found.stdout or "[]")):
+            return snapshots[-1]
+        time.sleep(5)
+    return None
 
 
 def how_to_approve(stack: Stack, run_id: str) -> str:
@@ -108,7 +133,7 @@ def main() -> int:
     with Stack(default_home()) as stack:
         stack.wait_for_dag(DAG_ID, timeout=120)
         print(f"stack healthy in {time.monotonic() - started:.0f} s", flush=True)
-        status, body = trigger(stack.client(STAFF), sample_conf(stack.home))
+        status, body = trigger(stack.client(STAFF), conf := sample_conf(stack))
         if status != 200:
             print(f"trigger refused: HTTP {status} {body}", file=sys.stderr)
             return 1
@@ -131,6 +156,11 @@ def main() -> int:
                     if not args.exit:
                         print("  the run is over; the UI stays up until Ctrl-C", flush=True)
             if args.exit and state in ("success", "failed"):
+                if state == "success":
+                    print(f"  waiting for the server's cron ({conf['schedule']}, server clock) ...", flush=True)
+                    snap = scheduled_snapshot(stack, conf)
+                    print(f"  scheduled snapshot: {snap['short_id']} at {snap['time']}" if snap
+                          else "  no scheduled snapshot arrived", flush=True)
                 break
             time.sleep(2)
     print("stopped.")

@@ -13,6 +13,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from email.utils import formataddr
 from pathlib import Path
@@ -36,6 +37,7 @@ from stack.airflow_config import (
     write_sqlite_tuning,
 )
 from stack.client import ApiClient
+from stack.deposited_server import DepositedServer
 from stack.ports import LOOPBACK, port_in_use, resolve_ports, wait_for_port
 from stack.postgres import Postgres
 from stack.procs import StackError, descendants, log_tail, run_logged, spawn, terminate_groups
@@ -46,6 +48,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_HOME = REPO_ROOT / ".stack"
 IT_CENTRE_SENDER = formataddr(("ศูนย์เทคโนโลยีสารสนเทศ", "itc@doh.example.go.th"))
+
+
+def throwaway_home(name: str) -> Path:
+    """A home for a throwaway stack (tests, benchmarks), outside pytest's temporary tree: pytest makes
+    that tree root-only (0700) whenever a pytest run starts, and the embedded PostgreSQL, which runs as
+    its own user, must still reach its data. The caller removes it."""
+    return Path(tempfile.mkdtemp(prefix=f"sb87-{name}-"))
 
 
 def default_home() -> Path:
@@ -104,6 +113,13 @@ class Stack:
         self.mail_dir = self.home / "mail"
         self.backup_dir = self.home / "backup"
         self.sshd = Sshd(self.home / "sshd", self.ports["ssh"])
+        # The deposited servers of the inventory that live on this machine (loopback addresses): each
+        # its own sshd and cron in a mount namespace of its own, its data invisible to the backup host.
+        self.deposited = {
+            entry["hostname"]: DepositedServer(self.home / "deposited" / entry["id"], entry["address"],
+                                               self.ports["ssh"], entry.get("data_roots", ()), entry["hostname"])
+            for entry in self._inventory().values() if entry.get("address", "").startswith("127.")
+        }
         self.postgres: Postgres | ServerPostgres
         if self.executor == "celery":
             self.postgres = ServerPostgres(pg_server_url(), self.home)
@@ -173,6 +189,11 @@ class Stack:
             "login": SERVICE_USER, "password": passwords[SERVICE_USER],
         })
         env["AIRFLOW_CONN_SB87_BACKUP_HOST"] = self.sshd.connection_json()
+        env["SB87_PUSH_KEYS_FILE"] = str(self.sshd.push_authorized_keys)
+        for hostname, server in self.deposited.items():
+            server.prepare()
+            conn_id = self._inventory()[hostname]["ssh_conn_id"]
+            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = server.connection_json()
         env["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps({
             "conn_type": "smtp",
             "host": LOOPBACK,
@@ -184,8 +205,6 @@ class Stack:
         env["SB87_SCRATCH_ROOT"] = str(self.backup_dir / "scratch")
         env["SB87_DROP_DIR"] = str(self.backup_dir / "restore-files")
         env["SB87_CRON_DIR"] = str(self.backup_dir / "cron.d")
-        # The deposited servers of the demo live on this machine; its sshd is what answers for them.
-        env["SB87_CLIENT_PROBE_PORT"] = str(self.ports["ssh"])
         env["SB87_RESTIC_PASSWORD_FILE"] = str(self.restic_password_file)
         env["SB87_METADATA_DB"] = self.metadata_db
         env["SB87_EXECUTOR"] = self.executor
@@ -221,6 +240,15 @@ class Stack:
                     if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
             self._env = base | self.own_env()
         return dict(self._env)
+
+    def _inventory(self) -> dict[str, dict[str, Any]]:
+        path = self.extra_env.get("SB87_INVENTORY_FILE") or os.environ.get("SB87_INVENTORY_FILE")
+        raw = json.loads(Path(path or settings().inventory_file).read_text(encoding="utf-8"))
+        return {entry["hostname"]: entry for entry in raw["servers"]}
+
+    def deposited_server(self, hostname: str) -> DepositedServer:
+        """The running deposited server of that host name (tests put and read its files through it)."""
+        return self.deposited[hostname]
 
     def _prepare_dirs_for_env(self) -> None:
         # own_env needs the SSH keys (host key, client key path) and the secrets file
@@ -288,6 +316,8 @@ class Stack:
             raise StackError(f"ports already in use on {LOOPBACK}: {busy} (set SB87_*_PORT or pass ports=)")
 
     def _start_side_services(self, env: dict[str, str]) -> None:
+        for server in self.deposited.values():
+            server.start()
         self.processes["sshd"] = spawn("sshd", self.sshd.argv(), self.logs_dir / "sshd.log", env)
         self.processes["smtp-sink"] = spawn("smtp-sink", smtp_sink.argv(self.ports["smtp"], self.mail_dir),
                                             self.logs_dir / "smtp-sink.log", env)
@@ -376,6 +406,8 @@ class Stack:
         procs += [p for n, p in self.processes.items() if n not in order]
         terminate_groups(procs)
         self.processes.clear()
+        for server in self.deposited.values():
+            server.stop()
         if self.metadata_db == "postgres":
             self.postgres.stop()
         for client in self._clients.values():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 
@@ -17,6 +18,7 @@ import pytest
 
 from sb87.settings import DEFAULT_CONFIG_FILE
 from stack import Stack, free_ports, read_mail
+from stack.embedded import throwaway_home
 from stack.postgres import create_databases
 from stack.server_databases import require_server
 
@@ -32,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "modes(*names): stack modes an end-to-end test runs in (default: local)")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep, drop = [], []
     for item in items:
@@ -41,6 +44,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if SERVER_FIXTURES & fixtures:
             item.add_marker(pytest.mark.server)
         mode = getattr(getattr(item, "callspec", None), "params", {}).get("airflow_stack")
+        # Under `pytest -n 2 --dist loadgroup` (make test) the tests of one stack share a worker, so
+        # each stack starts once; the two modes' stacks and the unit tests run side by side.
+        if mode is not None:
+            item.add_marker(pytest.mark.xdist_group(name=f"stack-{mode}"))
+        elif "smoke_stack" in fixtures:
+            item.add_marker(pytest.mark.xdist_group(name="stack-smoke"))
         marker = item.get_closest_marker("modes")
         wanted = marker.args if marker else DEFAULT_MODES
         (drop if mode is not None and mode not in wanted else keep).append(item)
@@ -70,7 +79,7 @@ def airflow_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     config_file.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
     quick = {"SB87_SSH_RETRY_DELAY_SECONDS": "3", "SB87_READINESS_POKE_SECONDS": "5", "SB87_CONFIG": str(config_file),
              "SB87_OUTBOX_SWEEP_SECONDS": "15", "SB87_OUTBOX_RETRY_SECONDS": "5"}
-    stack = Stack(tmp_path_factory.mktemp(f"stack-{request.param}"), ports=free_ports(), extra_env=quick,
+    stack = Stack(throwaway_home(f"stack-{request.param}"), ports=free_ports(), extra_env=quick,
                   executor=request.param)
     try:
         stack.start()
@@ -82,6 +91,7 @@ def airflow_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     finally:
         stack.stop()
         stack.discard()
+        shutil.rmtree(stack.home, ignore_errors=True)
 
 
 @pytest.fixture

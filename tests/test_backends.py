@@ -1,24 +1,33 @@
-"""The restic backend's scripts, run for real with restic on this machine (no SSH needed here)."""
+"""The restic backend's rendering and the backup host's own half, run for real on this machine.
+
+The data path across two hosts (a deposited server pushing over SSH) is tests/test_data_path.py;
+here: quoting rules, names that never collide, cron lines that /bin/sh runs, authorized_keys lines
+sshd reads as meant, and the backup host's policy and retention with the real restic.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 from jinja2 import TemplateError
 
-from sb87.backends import _environment, parse_results, render_script, request_tag
+from sb87.backends import _environment, archive_name, parse_results, render_script
+from sb87.datapath import (
+    DataPathError,
+    cron_entry_command,
+    cron_file_text,
+    push_key_line,
+    push_wrapper_text,
+    run_backup_text,
+)
 
 THAI_DIR = "ข้อมูล กองทะเบียน (ปี 2569)"
-
-
-def _run_raw(action: str, request: dict, run_id: str = "manual__test", **extra) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        render_script(action, request, run_id, **extra), shell=True, capture_output=True, text=True, check=False
-    )
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ5wzNKcVYJ3Tb9o0Lx8lH7m4v0u4Cq3n8l7WgJq7s3d"
 
 
 @pytest.fixture
@@ -30,24 +39,30 @@ def backup_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SB87_SCRATCH_ROOT", str(tmp_path / "scratch"))
     monkeypatch.setenv("SB87_RESTIC_PASSWORD_FILE", str(password))
     monkeypatch.setenv("SB87_CRON_DIR", str(tmp_path / "cron.d"))
+    monkeypatch.setenv("SB87_PUSH_KEYS_FILE", str(tmp_path / "ssh" / "push_authorized_keys"))
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"servers": [
+        {"id": "dist-sakon1-fs01", "hostname": "fileserver01", "address": "127.0.0.2", "agency": "x"}]}))
+    monkeypatch.setenv("SB87_INVENTORY_FILE", str(inventory))
     data = tmp_path / "data" / THAI_DIR
     (data / "ย่อย").mkdir(parents=True)
     (data / "ย่อย" / "ทะเบียน 1.csv").write_text("เลขที่,ชื่อ\n1,สมชาย\n", encoding="utf-8")
-    (data / "blob.bin").write_bytes(bytes(range(256)) * 400)
     return data
 
 
 def _request(paths: list[str], agency: str = "แขวงทางหลวงสกลนครที่ 1") -> dict:
     return {
+        "memo_no": "ทล 0601/1234",
         "agency": agency,
-        "servers": [{"hostname": "fileserver01", "address": "127.0.0.1", "os": "linux", "paths": paths}],
+        "servers": [{"hostname": "fileserver01", "address": "127.0.0.2", "os": "linux", "paths": paths}],
         "retention": {"daily": 7, "weekly": 4, "monthly": 6},
         "schedule": "daily 01:00",
     }
 
 
 def _run(action: str, request: dict, run_id: str = "manual__test", **extra) -> list[dict]:
-    done = _run_raw(action, request, run_id, **extra)
+    done = subprocess.run(render_script(action, request, run_id, **extra), shell=True, capture_output=True,
+                          text=True, check=False)
     assert done.returncode == 0, f"{action} failed: {done.stderr[-2000:]}"
     return parse_results(done.stdout.encode())
 
@@ -59,26 +74,123 @@ def test_unquoted_value_is_refused() -> None:
     assert env.from_string("ls {{ path | q }}").render(path="/srv/x; reboot") == "ls '/srv/x; reboot'"
 
 
-def test_policy_backup_and_test_restore_with_thai_path(backup_env: Path, tmp_path: Path) -> None:
-    request = _request([str(backup_env)])
-    first = _run("create_policy", request)
-    again = _run("create_policy", request)
-    assert first[0]["created"] is True
-    assert again[0]["created"] is False, "creating the policy twice must not create a second repository"
-    repo = Path(first[0]["repository"])
-    assert (repo / "config").is_file()
-    assert (Path(f"{repo}.policy") / "include").read_text(encoding="utf-8") == f"{backup_env}\n"
-    cron_line = (tmp_path / "cron.d" / "sb87-fileserver01").read_text().splitlines()[-1]
-    assert cron_line.startswith("0 1 * * * root /bin/bash ")  # daily 01:00
+def test_repositories_are_keyed_by_the_inventory_id_not_the_agency(backup_env: Path, tmp_path: Path) -> None:
+    [first] = _run("create_policy", _request([str(backup_env)]))
+    [again] = _run("create_policy", _request([str(backup_env)], agency="ชื่อหน่วยงานที่เปลี่ยนไป"))
+    assert first["repository"] == again["repository"] == str(tmp_path / "repos" / "dist-sakon1-fs01")
+    assert (first["created"], again["created"]) == (True, False), "a second policy run creates nothing new"
+    policy = Path(first["repository"] + ".policy")
+    assert (policy / "include").read_text(encoding="utf-8") == f"{backup_env}\n"
+    assert (policy / "client-password").stat().st_mode & 0o077 == 0
+    # The server's key opens the repository; the master password stays the backup host's.
+    env = {"RESTIC_REPOSITORY": first["repository"], "RESTIC_PASSWORD_FILE": str(policy / "client-password"),
+           "PATH": "/usr/bin:/bin"}
+    subprocess.run(["restic", "cat", "config"], env=env, check=True, capture_output=True)
 
-    backup = _run("test_backup", request)[0]
-    assert backup["summary"]["total_files_processed"] == 2
-    restore = _run("test_restore", request)[0]
-    original = Path(restore["file"])
-    assert original.is_relative_to(backup_env)
-    assert restore["sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
-    assert restore["snapshot"] == backup["summary"]["snapshot_id"][:8]
-    assert not (tmp_path / "scratch" / request_tag("manual__test")).exists(), "scratch must be cleaned"
+
+def test_a_server_without_an_inventory_id_is_refused(backup_env: Path) -> None:
+    request = _request([str(backup_env)])
+    request["servers"][0]["hostname"] = "not-registered"
+    with pytest.raises(DataPathError, match="inventory"):
+        render_script("create_policy", request, "r")
+
+
+def test_retention_runs_on_the_backup_host_only_and_applies(backup_env: Path, tmp_path: Path) -> None:
+    request = _request([str(backup_env)])
+    request["retention"] = {"daily": 1, "weekly": 0, "monthly": 0}
+    [policy] = _run("create_policy", request)
+    repo = policy["repository"]
+    env = {"RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD_FILE": str(tmp_path / "restic-password"),
+           "PATH": "/usr/bin:/bin"}
+    for round_no in range(3):
+        (backup_env / f"รอบ {round_no}.txt").write_text(str(round_no), encoding="utf-8")
+        subprocess.run(["restic", "backup", "-q", "--host", "fileserver01", "--tag", "sb87-scheduled",
+                        str(backup_env)], env=env, check=True, capture_output=True)
+    cron = (tmp_path / "cron.d" / "sb87-retention-dist-sakon1-fs01").read_text()
+    assert cron.splitlines()[-1].startswith("0 4 * * * root /bin/sh "), "daily, three hours after the backup"
+    done = subprocess.run(["/bin/sh", "-c", cron_entry_command(cron)], env={"PATH": "/usr/bin:/bin"}, check=False)
+    assert done.returncode == 0, Path(repo + ".policy/retention.log").read_text()
+    snapshots = json.loads(subprocess.run(["restic", "snapshots", "--json"], env=env, check=True,
+                                          capture_output=True).stdout)
+    assert len(snapshots) == 1, "keep-daily 1 keeps one snapshot of today"
+
+
+def test_cron_entry_runs_under_bin_sh_with_thai_names_spaces_quotes_and_percent(tmp_path: Path) -> None:
+    folder = tmp_path / "หน่วย 'ทดสอบ' $(x) 50% `y`"
+    folder.mkdir()
+    script = folder / "run backup.sh"
+    script.write_text('#!/bin/sh\nprintf "%s|" "$0" "$@" > "${0%/*}/ran"\n')
+    text = cron_file_text("* * * * *", "root", ["/bin/sh", str(script), "อาร์กิวเมนต์ มี %"], str(folder / "log"),
+                          "test")
+    assert "$'" not in text and "SHELL=/bin/sh" in text
+    command = cron_entry_command(text)
+    # Exactly as cron runs it: dash, not bash.
+    subprocess.run(["/bin/dash", "-c", command], check=True, env={"PATH": "/usr/bin:/bin"})
+    assert (folder / "ran").read_text() == f"{script}|อาร์กิวเมนต์ มี %|"
+    assert (folder / "log").exists()
+    with pytest.raises(DataPathError):
+        cron_file_text("* * * * *", "root", ["/bin/sh", "/a\n* * * * * root reboot"], "/log", "test")
+
+
+def test_push_key_line_means_what_it_says_to_sshd_and_the_shell() -> None:
+    repository = '/srv/คลัง "ข้อมูล"/it\'s $(x) `y`/fs01'
+    line = push_key_line(KEY + " comment", repository, "fs01")
+    options, kind, b64, comment = line.rsplit(" ", 3)
+    assert (kind + " " + b64, comment) == (KEY, "sb87-push:fs01")
+    assert options.endswith('",restrict') and options.startswith('command="')
+    # sshd un-escapes only \" inside command="…"; the login shell then splits the command.
+    command = options[len('command="'):-len('",restrict')].replace('\\"', '"')
+    assert shlex.split(command)[-1] == repository and shlex.split(command)[:2] == ["rclone", "--config"]
+    smuggled = push_key_line("ssh-ed25519 AAAA\ncommand=x", repository, "fs01")
+    assert "\n" not in smuggled and "command=x" not in smuggled, "only the key's type and body are kept"
+    with pytest.raises(DataPathError):
+        push_key_line(KEY, "/srv/a\nb", "fs01")
+
+
+def test_generated_scripts_are_posix_sh(tmp_path: Path) -> None:
+    for text in (run_backup_text("fs01", "fileserver01", "/var/lib/sb87 client/fs01"),
+                 push_wrapper_text("127.0.0.1", 2222, "root", "/var/lib/it's/fs01")):
+        path = tmp_path / "s.sh"
+        path.write_text(text)
+        subprocess.run(["/bin/dash", "-n", str(path)], check=True)
+
+
+def _restore(memo: str, as_of: str, paths: tuple[str, ...] = ("/srv/a",), host: str = "fileserver01") -> dict:
+    return {"memo_no": memo, "restore": {"hostname": host, "paths": list(paths), "as_of": as_of}}
+
+
+def test_archive_names_never_collide() -> None:
+    same_minute = [
+        _restore("ทล 0601/1234", "2026-11-20T10:00:00+07:00"),
+        _restore("ทล 0601-1234", "2026-11-20T10:00:00+07:00"),  # differs only in separators
+        _restore("ทล0601/1234", "2026-11-20T10:00:00+07:00"),
+        _restore("ทล 0601/1234", "2026-11-20T10:00:30+07:00"),  # same minute
+        _restore("ทล 0601/1234", "2026-11-20T10:00:00+00:00"),  # same wall time, another zone
+        _restore("ทล 0601/1234", "2026-11-20T10:00:00+07:00", ("/srv/b",)),
+        _restore("ทล 0601/1234", "2026-11-20T10:00:00+07:00", host="fileserver02"),
+    ]
+    names = [archive_name(r, "tar.zst", "run-1") for r in same_minute]
+    assert len(set(names)) == len(names), names
+    assert archive_name(same_minute[0], "tar.zst", "run-2") != names[0], "another run, another file"
+    assert archive_name(same_minute[0], "tar.zst", "run-1") == names[0], "a retry keeps its name"
+    # One instant written in two zones is one instant: the readable stamp is UTC.
+    assert "20261120T030000Z" in archive_name(_restore("ทล 1/1", "2026-11-20T10:00:00+07:00"), "zip", "r")
+    assert all(n.startswith("SB87-ทล-0601-1234-") or n.startswith("SB87-ทล0601-1234-") for n in names)
+
+
+def test_readiness_reports_why_not_ready(backup_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    request = _request([str(backup_env)])
+    request["servers"][0]["size_gb"] = 10**7  # ten petabytes: no disk here has that
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("SB87_PUSH_KEYS_FILE", str(blocker / "keys"))
+    [report] = _run("readiness", request)
+    assert report["ready"] is False
+    assert any("พื้นที่จัดเก็บ" in r for r in report["reasons"]) and any("กุญแจ" in r for r in report["reasons"])
+    request["servers"][0]["size_gb"] = 0.001
+    monkeypatch.setenv("SB87_PUSH_KEYS_FILE", str(tmp_path / "ssh" / "keys"))
+    [report] = _run("readiness", request)
+    assert report == {**report, "ready": True, "reasons": []}
 
 
 HOSTILE = [
@@ -87,130 +199,42 @@ HOSTILE = [
     "/srv/$(touch {m})",
     "/srv/`touch {m}`",
     "/srv/a\ntouch {m}",
-    "/srv/a && touch {m}",
     "/srv/a' $(touch {m}) '",
 ]
 
 
-@pytest.mark.parametrize("template", HOSTILE)
-def test_hostile_path_never_runs(template: str, backup_env: Path, tmp_path: Path) -> None:
-    """Even a value the validator would refuse is inert once rendered: defence in depth."""
+def test_hostile_paths_never_run(backup_env: Path, tmp_path: Path) -> None:
+    """Even values the validator would refuse are inert once rendered: defence in depth."""
     marker = tmp_path / "pwned"
-    hostile = template.format(m=marker)
-    request = _request([hostile], agency="สำนักแผนงาน")
-    done = subprocess.run(
-        render_script("create_policy", request, "r"), shell=True, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    hostile = [template.format(m=marker) for template in HOSTILE]
+    [policy] = _run("create_policy", _request(hostile, agency="สำนักแผนงาน"))
     assert not marker.exists()
-    repo = Path(parse_results(done.stdout.encode())[0]["repository"])
-    assert (Path(f"{repo}.policy") / "include").read_text(encoding="utf-8") == hostile + "\n"
+    assert Path(policy["repository"] + ".policy", "include").read_text(encoding="utf-8") == "".join(
+        f"{h}\n" for h in hostile)
 
 
-def _restore_request(paths: list[str], data: Path, as_of: str) -> dict:
-    request = _request([str(data)])
-    request["memo_no"] = "ทล 0601/1234"
-    request["restore"] = {"hostname": "fileserver01", "paths": paths, "as_of": as_of}
-    return request
-
-
-def _two_snapshots(data: Path) -> tuple[str, bytes, bytes]:
-    """Back up, change a file, back up again: returns an instant between the two and both contents."""
-    import time
-    from datetime import UTC, datetime
-
-    target = data / "ย่อย" / "ทะเบียน 1.csv"
-    _run("create_policy", _request([str(data)]))
-    _run("test_backup", _request([str(data)]), run_id="first")
-    old = target.read_bytes()
-    time.sleep(1.2)
-    between = datetime.now(UTC).isoformat()
-    time.sleep(1.2)
-    target.write_text("เลขที่,ชื่อ\n1,สมชาย\n2,สมหญิง\n", encoding="utf-8")
-    _run("test_backup", _request([str(data)]), run_id="second")
-    return between, old, target.read_bytes()
-
-
-def test_point_in_time_restore_file_is_delivered_and_verified(backup_env: Path, tmp_path: Path,
+def test_scratch_root_with_a_space_never_removes_its_neighbour(backup_env: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import tarfile
-
-    from sb87.backends import choose_snapshot
-
-    monkeypatch.setenv("SB87_DROP_DIR", str(tmp_path / "drop"))
-    between, old, new = _two_snapshots(backup_env)
-    target = backup_env / "ย่อย" / "ทะเบียน 1.csv"
-    request = _restore_request([str(target.parent)], backup_env, between)
-
-    [listing] = _run("list_snapshots", request)
-    assert len(listing["snapshots"]) == 2
-    snapshot = choose_snapshot(listing["snapshots"], between)["id"]
-    [delivered] = _run("restore_file", request, snapshot=snapshot)
-    archive = Path(delivered["archive"])
-    assert archive.parent == tmp_path / "drop" and "ทล-0601-1234" in archive.name
-    assert delivered["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
-    with tarfile.open(archive) as tar:
-        member = tar.extractfile("." + str(target))
-        assert member is not None and member.read() == old != new
-        assert "./MANIFEST.sha256" in tar.getnames()
-    [verified] = _run("verify_delivery", request, archive=str(archive), sha256=delivered["sha256"])
-    assert verified["verified"] is True
-
-    # One flipped byte after delivery is caught.
-    blob = bytearray(archive.read_bytes())
-    blob[len(blob) // 2] ^= 0xFF
-    archive.write_bytes(bytes(blob))
-    done = _run_raw("verify_delivery", request, archive=str(archive), sha256=delivered["sha256"])
-    assert done.returncode != 0 and "corrupt" in done.stderr
-
-
-def test_restore_of_a_path_no_snapshot_holds_fails_clearly(backup_env: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SB87_DROP_DIR", str(tmp_path / "drop"))
-    _run("create_policy", _request([str(backup_env)]))
-    _run("test_backup", _request([str(backup_env)]))
-    request = _restore_request([str(backup_env / "ไม่มีอยู่จริง")], backup_env, "2099-01-01T00:00:00+07:00")
-    [listing] = _run("list_snapshots", request)
-    done = _run_raw("restore_file", request, snapshot=listing["snapshots"][0]["id"])
-    assert done.returncode != 0
-    assert "does not hold" in done.stderr and "ไม่มีอยู่จริง" in done.stderr
-    assert not any((tmp_path / "drop").glob("*.tar.gz")), "no archive may be delivered for a missing path"
-
-
-def test_readiness_reports_why_not_ready(backup_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old `trap 'rm -rf -- {{ scratch | q }}'` removed `<root>/x` for SB87_SCRATCH_ROOT=`<root>/x y`."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep").write_text("neighbour")
+    monkeypatch.setenv("SB87_SCRATCH_ROOT", str(tmp_path / "x y"))
     request = _request([str(backup_env)])
-    request["servers"][0]["size_gb"] = 10**7  # ten petabytes: no disk here has that
-    monkeypatch.setenv("SB87_CLIENT_PROBE_PORT", "1")  # nothing listens on port 1
-    [report] = _run("readiness", request)
-    assert report["ready"] is False
-    assert len(report["reasons"]) == 2
-    assert any("พื้นที่จัดเก็บ" in r for r in report["reasons"])
-    request["servers"][0]["size_gb"] = 0.001
-    monkeypatch.delenv("SB87_CLIENT_PROBE_PORT")
-    import socket
-
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        monkeypatch.setenv("SB87_CLIENT_PROBE_PORT", str(listener.getsockname()[1]))
-        [report] = _run("readiness", request)
-    assert report == {**report, "ready": True, "reasons": []}
+    request["restore"] = {"hostname": "fileserver01", "paths": [str(backup_env)], "as_of": "2026-01-01T00:00:00Z"}
+    subprocess.run(render_script("restore_file", request, "r", snapshot="latest"), shell=True, check=False,
+                   capture_output=True)
+    assert (tmp_path / "x" / "keep").exists()
+    assert not (tmp_path / "x y").exists() or os.listdir(tmp_path / "x y") == []
 
 
-def test_scheduled_backup_applies_retention(backup_env: Path, tmp_path: Path) -> None:
-    """The policy's own script (what cron runs) backs up and forgets beyond the retention, for real."""
-    request = _request([str(backup_env)])
-    request["retention"] = {"daily": 1, "weekly": 0, "monthly": 0}
-    repo = Path(_run("create_policy", request)[0]["repository"])
-    script = Path(f"{repo}.policy") / "run-backup.sh"
-    for round_no in range(3):
-        (backup_env / f"รอบ {round_no}.txt").write_text(str(round_no), encoding="utf-8")
-        subprocess.run(["/bin/bash", str(script)], check=True, capture_output=True)
-    env = {"RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(tmp_path / "restic-password"),
-           "PATH": "/usr/bin:/bin"}
-    snapshots = json.loads(subprocess.run(["restic", "snapshots", "--json"], env=env, check=True,
-                                          capture_output=True).stdout)
-    assert len(snapshots) == 1, "keep-daily 1 keeps one snapshot of today"
-    assert {"sb87-scheduled"} <= set(snapshots[0]["tags"])
-    listing = subprocess.run(["restic", "ls", "--json", "latest"], env=env, check=True, capture_output=True).stdout
-    assert "รอบ 2.txt".encode() in listing
+def test_backup_endpoint_comes_from_the_backup_hosts_connection_with_its_pinned_key() -> None:
+    from types import SimpleNamespace
+
+    from sb87.datapath import backup_endpoint
+
+    conn = SimpleNamespace(host="10.1.2.3", port=22, login="airflow",
+                           extra_dejson={"host_key": KEY, "push_host": "backup.itc.local", "push_login": "sb87push"})
+    assert backup_endpoint(conn) == {"backup_host": "backup.itc.local", "backup_port": 22, "backup_login": "sb87push",
+                                     "backup_host_key": KEY}
+    with pytest.raises(DataPathError, match="host key"):
+        backup_endpoint(SimpleNamespace(host="h", port=22, login="a", extra_dejson={"no_host_key_check": True}))

@@ -127,7 +127,7 @@ def settings_variables() -> set[str]:
 
 
 def module_file(dotted: str) -> Path:
-    """Where the Airflow containers find a module: the plugins folder is on PYTHONPATH."""
+    """Where the Airflow containers find a module: the image installs plugins/sb87 editable (Dockerfile)."""
     return PLUGINS.joinpath(*dotted.split(".")).with_suffix(".py")
 
 
@@ -206,7 +206,7 @@ def test_airflow_runs_celery_on_postgres_and_redis(compose: dict) -> None:
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
-    assert env["PYTHONPATH"] == "/opt/airflow/plugins"
+    assert "PYTHONPATH" not in env, "the image installs the sb87 package; nothing edits the import path"
     # all processes share the keys; they come from .env, never from this file
     for key in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
         assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", env[key]), key
@@ -264,6 +264,11 @@ def test_the_image_installs_requirements_txt_and_pins_the_same_airflow() -> None
     assert copied, "the Dockerfile must COPY requirements.txt"
     install = re.search(r"^RUN pip install (.*)$", dockerfile, re.M)
     assert install and "--no-cache-dir" in install[1] and f"-r {copied[1]}" in install[1]
+    # The project's package, editable at the mounted plugins path, so no container edits PYTHONPATH.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert project["package-dir"]["sb87"] == "plugins/sb87"
+    assert re.search(r"^COPY .*\bplugins/sb87 /opt/airflow/plugins/sb87\s*$", dockerfile, re.M)
+    assert re.search(r"^RUN pip install .*--no-deps -e /opt/airflow\s*$", dockerfile, re.M)
 
 
 def test_the_compose_file_builds_that_image(compose: dict) -> None:

@@ -23,6 +23,10 @@ THAI_DIR = "ข้อมูล กองคลัง (ปี 2569)"
 def nbu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setenv("SB87_SCRATCH_ROOT", str(tmp_path / "scratch"))
     monkeypatch.setenv("SB87_DROP_DIR", str(tmp_path / "drop"))
+    inventory = tmp_path / "inventory.json"  # the backends name everything by the inventory's id
+    inventory.write_text(json.dumps({"servers": [{"id": "fin-app-01", "hostname": "fin-app-01",
+                                                  "address": "127.0.0.1"}]}))
+    monkeypatch.setenv("SB87_INVENTORY_FILE", str(inventory))
     data = tmp_path / "data" / THAI_DIR
     (data / "บัญชี").mkdir(parents=True)
     (data / "บัญชี" / "งบ 2569.csv").write_text("รายการ,จำนวน\n1,100\n", encoding="utf-8")
@@ -131,3 +135,30 @@ def test_the_stand_in_refuses_a_bad_option(nbu: dict) -> None:
     done = subprocess.run([str(nbu["bin"] / "bpplsched"), "SB87_x", "-add", "S", "-frequency", "1"],
                           capture_output=True, text=True, env=nbu["env"], check=False)
     assert done.returncode == 2 and "unknown option -frequency" in done.stderr
+
+
+def test_the_same_data_path_client_on_the_server_policy_on_the_master(nbu: dict, monkeypatch) -> None:
+    """NetBackup follows the data path's actions: the client's readiness and verification run on the
+    deposited server; the master restores straight onto it (bprestore -D) into a new folder for the memo."""
+    from sb87.backends import where
+
+    monkeypatch.setenv("SB87_RESTORE_ROOT", str(nbu["tmp"] / "restore-root"))
+    request = _request(nbu["data"])
+    [ready] = _run(nbu, "client_readiness", request, server="fin-app-01")
+    assert ready["ready"] is True
+    _run(nbu, "create_policy", request)
+    [client] = _run(nbu, "client_policy", request, server="fin-app-01")
+    assert client["push_public_key"] is None
+    assert _run(nbu, "authorize_push", request)[0]["changed"] is False
+    _run(nbu, "test_backup", request)
+    assert _run(nbu, "check_repository", request)[0]["ok"] is True
+    request["restore"] = {"hostname": "fin-app-01", "paths": [f"{nbu['data']}/บัญชี"],
+                          "as_of": "2099-01-01T00:00:00+07:00"}
+    [restored] = _run(nbu, "restore_to_server", request)
+    folder = Path(restored["folder"])
+    assert folder.parent == nbu["tmp"] / "restore-root"
+    assert (folder / f"{nbu['data']}/บัญชี/งบ 2569.csv".lstrip("/")).exists()
+    [call] = [c for c in _calls(nbu) if c[0] == "bprestore" and "-D" in c]
+    assert call[call.index("-D") + 1] == "fin-app-01"
+    assert _run(nbu, "verify_restore", request, server="fin-app-01")[0]["verified"] is True
+    assert (where("test_backup", "netbackup"), where("client_readiness", "netbackup")) == ("backup_host", "server")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import getpass
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import psutil
 import pytest
 
 from stack import Stack, free_ports, read_mail
+from stack.embedded import throwaway_home
 from stack.ports import port_in_use
 
 pytestmark = pytest.mark.stack
@@ -66,7 +68,7 @@ def smoke_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # a key that is NOT the server's: strict checking must refuse the connection
     other = root / "other_host_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    stack = Stack(root / "home", ports=ports, dags_folder=dags)
+    stack = Stack(throwaway_home("smoke"), ports=ports, dags_folder=dags)
     kind, b64 = other.with_suffix(".pub").read_text().split()[:2]
     stack.extra_env["AIRFLOW_CONN_SB87_WRONG_HOST_KEY"] = json.dumps({
         "conn_type": "ssh", "host": "127.0.0.1", "port": ports["ssh"], "login": getpass.getuser(),
@@ -78,6 +80,7 @@ def smoke_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+        shutil.rmtree(stack.home, ignore_errors=True)
 
 
 def _run(stack: Stack, dag_id: str, timeout: float = 120) -> tuple[str, str]:

@@ -23,20 +23,57 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
+from sb87.datapath import (
+    DataPathError,
+    checked_id,
+    cron_file_text,
+    one_line,
+    push_key_line,
+    push_wrapper_text,
+    retention_text,
+    run_backup_text,
+)
 from sb87.settings import TEMPLATES_DIR, Settings, settings
 
 RESULT_MARK = "SB87_RESULT "
 INERT_WORD = re.compile(r"[A-Za-z0-9_.,:/+=@%-]*")
-ACTIONS = (
-    "readiness",
-    "create_policy",
-    "test_backup",
-    "test_restore",
-    "list_snapshots",
-    "restore_file",
-    "verify_delivery",
-    "remove_policy",
-)
+#: Every action, with where it runs: "backup_host" through the backup host's connection
+#: (`settings.backup_conn_id`), "server" on each deposited server through its own connection
+#: (the inventory's `ssh_conn_id`; render with `server=<id>`). Order = the order of the pipeline.
+WHERE: dict[str, str] = {
+    # step 5
+    "readiness": "backup_host",
+    "client_readiness": "server",
+    "create_policy": "backup_host",
+    "client_policy": "server",  # after install_client_password (sb87.datapath)
+    "authorize_push": "backup_host",  # extra push_public_key from client_policy's result
+    "test_backup": "server",
+    "check_repository": "backup_host",
+    "test_restore": "server",
+    # step 6
+    "list_snapshots": "backup_host",
+    "restore_to_server": "server",  # default delivery: onto the unit's own server
+    "verify_restore": "server",
+    "restore_file": "backup_host",  # archive delivery: tar.zst / zip on the unit's SFTP drop
+    "verify_delivery": "backup_host",
+    # the service's end, and the freshness watch
+    "remove_policy": "backup_host",
+    "remove_client_policy": "server",
+    "freshness": "backup_host",
+    "last_run": "server",
+}
+ACTIONS = tuple(WHERE)
+#: Where a backend runs an action differently: NetBackup's client is driven from the master
+#: (bpbackup -i, bprestore -D), so only its readiness, client check and verification run on the server.
+WHERE_BY_BACKEND: dict[str, dict[str, str]] = {
+    "netbackup": {"test_backup": "backup_host", "test_restore": "backup_host", "restore_to_server": "backup_host"},
+}
+
+
+def where(action: str, backend: str | None = None) -> str:
+    """"backup_host" or "server": which connection runs `action` for `backend` (default: the setting)."""
+    backend = backend or settings().backend
+    return WHERE_BY_BACKEND.get(backend, {}).get(action, WHERE[action])
 GLOB_SPECIALS = "\\*?["
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron numbers them from Sunday = 0
 
@@ -105,21 +142,98 @@ def _path_component(text: str) -> str:
     return text.replace("/", "_").lstrip(".") or "_"
 
 
-def repository_path(cfg: Settings, agency: str, hostname: str) -> str:
-    """One repository per requesting unit and server, under the configured root.
+def repository_path(cfg: Settings, server_id: str, *_legacy: str) -> str:
+    """One repository per deposited server, named by its inventory identity (never by free text such
+    as the agency's name, which can change or collide)."""
+    if _legacy:  # the old (cfg, agency, hostname) form: the host name is the identity then
+        server_id = _legacy[-1]
+    return f"{cfg.repo_root.rstrip('/')}/{_path_component(server_id)}"
 
-    Host names are validated before this; the folder names are made safe here again so that no
-    value can ever point a repository outside the root.
-    """
-    return f"{cfg.repo_root.rstrip('/')}/{_path_component(agency)}/{_path_component(hostname)}"
+
+def _slug(text: str) -> str:
+    """Letters and digits kept (Thai too), every run of anything else one `-`: readable, never a separator."""
+    return re.sub(r"[^0-9A-Za-z\u0E00-\u0E7F]+", "-", text).strip("-") or "x"
 
 
-def archive_name(request: Mapping[str, Any], fmt: str) -> str:
-    """The restore file's name carries the request's memo number and the server: easy to match by eye."""
-    memo = "-".join(request["memo_no"].replace("/", " ").split())
+def archive_name(request: Mapping[str, Any], fmt: str, run_id: str = "") -> str:
+    """The Restore File's name: memo number, server and as-of instant for the eye, plus a digest of the
+    exact memo number, server, instant (in UTC, to the microsecond), paths and run, so two requests
+    never share a name: memo numbers that differ only in separators, as_of in two time zones, or two
+    requests in the same minute all get different names; a retried run keeps its name."""
+    from datetime import UTC, datetime
+
     restore = request["restore"]
-    stamp = restore["as_of"][:16].replace("-", "").replace(":", "")
-    return f"SB87-{memo}-{restore['hostname']}-{stamp}.{fmt}"
+    instant = datetime.fromisoformat(restore["as_of"])
+    stamp = instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") if instant.tzinfo else _slug(restore["as_of"])
+    identity = json.dumps([request["memo_no"], restore["hostname"], instant.isoformat(), sorted(restore["paths"]),
+                           run_id], ensure_ascii=False)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+    return f"SB87-{_slug(request['memo_no'])}-{_path_component(restore['hostname'])}-{stamp}-{digest}.{fmt}"
+
+
+def _inventory() -> dict[str, dict[str, Any]]:
+    from sb87.settings import registered_servers
+
+    try:
+        return registered_servers()
+    except (FileNotFoundError, KeyError, ValueError):
+        return {}
+
+
+def resolve_server(server: Mapping[str, Any], inventory: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A request's server completed from its inventory entry (`id`, `ssh_conn_id`, `restore_root`, …);
+    what the request says (validated) wins for the fields it has."""
+    entry = inventory.get(str(server.get("hostname", "")).lower(), {})
+    merged = {**entry, **server}
+    if "id" not in merged:
+        raise DataPathError(f"server {server.get('hostname')!r} has no inventory id: register it in the inventory")
+    checked_id(merged["id"])
+    return merged
+
+
+def _server_vars(server: dict[str, Any], cfg: Settings, request: Mapping[str, Any],
+                 extra: Mapping[str, Any]) -> dict[str, Any]:
+    sid = server["id"]
+    repository = repository_path(cfg, sid)
+    client_dir = f"{cfg.client_dir.rstrip('/')}/{sid}"
+    out = {
+        **server,
+        "repository": repository,
+        "policy_dir": f"{repository}.policy",
+        "client_password_file": f"{repository}.policy/client-password",
+        "cron_file": f"{cfg.cron_dir.rstrip('/')}/sb87-retention-{sid}",
+        "client_dir": client_dir,
+        "server_cron_file": f"{cfg.server_cron_dir.rstrip('/')}/sb87-{sid}",
+        "restore_root": server.get("restore_root") or cfg.restore_root,
+        "run_backup_text": run_backup_text(sid, server["hostname"], client_dir),
+    }
+    schedule = extra.get("cron")
+    if schedule:
+        out["server_cron_text"] = cron_file_text(
+            schedule, "root", ["/bin/sh", f"{client_dir}/run-backup.sh"], f"{client_dir}/backup.log",
+            f"scheduled backup of {sid}")
+    if request.get("retention"):
+        out["retention_text"] = retention_text(repository, cfg.restic_password_file, request["retention"])
+        minute, hour = (schedule or "0 1").split()[:2]
+        # Retention runs daily on the backup host, three hours after the server's backup time.
+        when = f"{minute} {(int(hour) + 3) % 24} * * *" if hour.isdigit() and minute.isdigit() else "0 4 * * *"
+        out["retention_cron_text"] = cron_file_text(
+            when, "root", ["/bin/sh", f"{repository}.policy/retention.sh"], f"{repository}.policy/retention.log",
+            f"retention of {sid}")
+    if {"backup_host", "backup_port", "backup_login"} <= set(extra):
+        out["push_wrapper_text"] = push_wrapper_text(extra["backup_host"], extra["backup_port"],
+                                                     extra["backup_login"], client_dir)
+    if "backup_host_key" in extra and "backup_host" in extra:
+        host = extra["backup_host"]
+        port = int(extra.get("backup_port", 22))
+        out["backup_known_hosts_line"] = one_line(
+            f"[{host}]:{port} {extra['backup_host_key']}" if port != 22 else f"{host} {extra['backup_host_key']}",
+            "backup host key")
+    # authorize_push: one key per server, `push_public_keys={id: key}`, or `push_public_key` with server=<id>.
+    key = (extra.get("push_public_keys") or {}).get(sid) or extra.get("push_public_key")
+    if key:
+        out["push_key_line"] = push_key_line(key, repository, sid)
+    return out
 
 
 def render_script(
@@ -127,28 +241,42 @@ def render_script(
 ) -> str:
     """Render one backend action for a validated request, as a command for `bash` over SSH.
 
-    `extra` carries values learnt by earlier steps (a snapshot id, a delivered archive and its
-    checksum); they are quoted like everything else. The script is wrapped as `bash -c '<script>'`
-    so it runs under bash (for `pipefail`) whatever the login shell of the backup host is.
+    `extra` carries values learnt by earlier steps (a snapshot id, a push key, a delivered archive and
+    its checksum) and the backup host's endpoint for server actions (`sb87.datapath.backup_endpoint`);
+    they are quoted like everything else. `server=<id or host name>` narrows a server action to the
+    one server its connection reaches. The script is wrapped as `bash -c '<script>'` so it runs under
+    bash (for `pipefail`) whatever the login shell of the host is.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown backup action {action!r}; expected one of {ACTIONS}")
     cfg = settings()
     backend = backend or cfg.backend
-    servers = [
-        {
-            **server,
-            "repository": repository_path(cfg, request["agency"], server["hostname"]),
-            "cron_file": f"{cfg.cron_dir.rstrip('/')}/sb87-{_path_component(server['hostname']).replace('.', '_')}",
-        }
-        for server in request.get("servers", [])
-    ]
+    inventory = _inventory()
     if request.get("schedule"):
         extra.setdefault("cron", cron_schedule(request["schedule"]))
+    servers = [_server_vars(resolve_server(s, inventory), cfg, request, extra)
+               for s in request.get("servers", [])]
     restore = request.get("restore")
     if restore:
-        extra.setdefault("restore_repository", repository_path(cfg, request["agency"], restore["hostname"]))
-        extra.setdefault("archive_name", archive_name(request, cfg.archive_format))
+        restore_server = _server_vars(resolve_server({"hostname": restore["hostname"]}, inventory),
+                                      cfg, request, extra)
+        extra.setdefault("restore_server", restore_server)
+        extra.setdefault("restore_repository", restore_server["repository"])
+        if backend == "restic":  # streams zstd; zip (restic's own zip writer) for Windows units
+            windows = "windows" in str(restore_server.get("os", "")).lower()
+            fmt = extra.get("archive_format") or ("zip" if windows else "tar.zst")
+        else:
+            fmt = extra.get("archive_format") or cfg.archive_format
+        extra.setdefault("archive_name", archive_name(request, fmt, run_id))
+        extra.setdefault("restore_folder", archive_name(request, "d", run_id)[:-2])
+        extra.setdefault("delivery", restore.get("delivery") or cfg.restore_delivery)
+    wanted = extra.pop("server", None)
+    if wanted is not None:
+        servers = [s for s in servers if wanted in (s["id"], s["hostname"])]
+        if restore and wanted in (extra["restore_server"]["id"], extra["restore_server"]["hostname"]):
+            servers = servers or [extra["restore_server"]]
+        if not servers:
+            raise ValueError(f"server {wanted!r} is not in this request")
     declared_gb = sum(server.get("size_gb", 0) for server in servers)
     script = (
         _environment()
@@ -156,9 +284,12 @@ def render_script(
         .render(
             request=request,
             servers=servers,
+            server=servers[0] if len(servers) == 1 else None,  # the one server a server action runs on
             settings=cfg,
+
             tag=request_tag(run_id),
             scratch=f"{cfg.scratch_root.rstrip('/')}/{request_tag(run_id)}",
+            server_scratch=f"{cfg.scratch_on_server.rstrip('/')}/{request_tag(run_id)}",
             need_bytes=int(declared_gb * cfg.free_space_margin * 2**30),
             **extra,
         )

@@ -119,6 +119,10 @@ def server_details_pdf(run_id: str, request: Mapping[str, Any], receipt: str, en
     return render_memo_pdf(memo, request_folder(run_id) / "server-details.pdf")
 
 
+def request_host(context: Mapping[str, Any]) -> str:
+    return (context["request"].get("restore") or {}).get("hostname", "")
+
+
 def manifest_lines(context: Mapping[str, Any]) -> list[str]:
     """`<sha256>  <name>` for every checksum of the result: each server's test-restored file and
     the delivered Restore File. The names are those the memo and the e-mail show."""
@@ -127,6 +131,8 @@ def manifest_lines(context: Mapping[str, Any]) -> list[str]:
     restored = context.get("restored")
     if restored and restored.get("sha256"):
         lines.append(f"{restored['sha256']}  {restored['archive']}")
+    if restored and restored.get("manifest_sha256"):
+        lines.append(f"{restored['manifest_sha256']}  {request_host(context)}:{restored['manifest']}")
     return lines
 
 

@@ -122,11 +122,18 @@ FIELD_RULES: dict[str, FieldRule] = {
     ),
     "restore": FieldRule(
         "ขอ Restore File",
-        "ว่าง (null) เมื่อไม่ขอ Restore File มิฉะนั้นระบุ {hostname, paths, as_of} ครบและไม่มีช่องอื่น",
-        "null when no Restore File is asked for, else exactly {hostname, paths, as_of}",
+        "ว่าง (null) เมื่อไม่ขอ Restore File มิฉะนั้นระบุ {hostname, paths, as_of} ครบ และ delivery ได้ ไม่มีช่องอื่น",
+        "null when no Restore File is asked for, else exactly {hostname, paths, as_of} and optionally delivery",
     ),
     "restore.hostname": FieldRule("เครื่องที่ขอกู้คืน", _HOSTNAME_TH, _HOSTNAME_EN),
     "restore.paths": FieldRule("ข้อมูลที่ขอกู้คืน (path)", _PATHS_TH, _PATHS_EN),
+    "restore.delivery": FieldRule(
+        "วิธีส่งมอบ",
+        "server = กู้คืนลงเครื่องของหน่วยงานในโฟลเดอร์ใหม่ตามเลขที่หนังสือ (ค่าเริ่มต้น), "
+        "archive = ไฟล์ tar.zst (หรือ zip สำหรับ Windows) ให้หน่วยงานดาวน์โหลดทาง SFTP",
+        "server = restored onto the unit's own server into a new folder named for the memo (default); "
+        "archive = a tar.zst (zip for Windows) file the unit fetches over SFTP",
+    ),
     "restore.as_of": FieldRule(
         "ข้อมูล ณ เวลา",
         "วันเวลาแบบ ISO 8601 พร้อมเขตเวลา และไม่ใช่เวลาในอนาคต เช่น 2026-11-20T18:00:00+07:00",

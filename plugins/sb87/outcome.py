@@ -73,7 +73,7 @@ def notify_result(decision: Mapping[str, Any], request: Mapping[str, Any], conte
     servers = server_outcomes(request, ti.xcom_pull(task_ids=steps.BACKUP_POLICY.task("test_backup")),
                               ti.xcom_pull(task_ids=steps.BACKUP_POLICY.task("test_restore")))
     restored = restore_outcome(request, ti.xcom_pull(task_ids=steps.RESTORE_FILE.task("package")),
-                               ti.xcom_pull(task_ids=steps.RESTORE_FILE.task("verify_delivery")))
+                               ti.xcom_pull(task_ids=steps.RESTORE_FILE.task("verify")))
     queued, _ = send_memo_notice(dag_run.run_id, "result",
                                  notice_context(request, decision, servers=servers, restored=restored))
     set_run_note(dag_run.dag_id, dag_run.run_id, done_note(request, servers, restored, dag_run.run_id))

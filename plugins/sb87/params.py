@@ -85,6 +85,7 @@ RESTORE_SCHEMA: dict[str, Any] = {
         "hostname": {"type": "string", "pattern": rq.HOSTNAME, **_words("restore.hostname")},
         "paths": {**_paths(), **_words("restore.paths")},
         "as_of": {"type": "string", "pattern": rq.ISO_INSTANT_WITH_ZONE, **_words("restore.as_of")},
+        "delivery": {"type": "string", "enum": list(rq.DELIVERIES), **_words("restore.delivery")},
     },
 }
 

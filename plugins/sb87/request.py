@@ -48,6 +48,7 @@ SCHEDULE = (
     rf"(?:[01][0-9]|2[0-3]):[0-5][0-9]{END}"
 )
 SERVICES = ("backup", "restore")
+DELIVERIES = ("server", "archive")  # a Restore File: onto the unit's own server, or an archive on its drop
 
 MAX_TEXT = 300
 MAX_SERVERS = 20
@@ -217,11 +218,16 @@ def _restore(c: _Checker, value: Any) -> dict[str, Any] | None:
             as_of = instant.isoformat()
         except ValueError:
             c.fail("restore.as_of", "ไม่ใช่วันเวลาจริง", "not a real instant", as_of)
-    return {
+    restore = {
         "hostname": c.hostname(value.get("hostname"), "restore.hostname"),
         "paths": c.paths(value.get("paths"), "restore.paths"),
         "as_of": as_of,
     }
+    if value.get("delivery") is not None:
+        if value["delivery"] not in DELIVERIES:
+            c.fail("restore.delivery", "วิธีส่งมอบต้องเป็น server หรือ archive", "server or archive", value["delivery"])
+        restore["delivery"] = value["delivery"]
+    return restore
 
 
 def _registered(c: _Checker, request: Mapping[str, Any], inventory: Mapping[str, Mapping[str, Any]]) -> None:

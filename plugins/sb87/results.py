@@ -49,17 +49,24 @@ def server_outcomes(request: Mapping[str, Any], backup_output: Any, restore_outp
 
 
 def restore_outcome(request: Mapping[str, Any], package_output: Any, verify_output: Any) -> dict[str, Any] | None:
-    """What step 6 delivered and verified, for the result notice (None when no restore was asked)."""
+    """What step 6 delivered and verified, for the result notice (None when no restore was asked):
+    a folder on the unit's own server, or an archive on its SFTP drop, with the manifest's checksum."""
     if not request.get("restore"):
         return None
-    package = _one(package_output, "restore_file")
-    verified = _one(verify_output, "verify_delivery")
-    if verified["sha256"] != package["sha256"]:
-        raise RuntimeError("the verified restore file is not the one that was packaged")
+    packaged = [r for r in parse_results(package_output) if r.get("action") in ("restore_to_server", "restore_file")]
+    verified = [r for r in parse_results(verify_output) if r.get("action") in ("verify_restore", "verify_delivery")]
+    if len(packaged) != 1 or len(verified) != 1 or not verified[0].get("verified"):
+        raise RuntimeError("step 6 reported no verified delivery")
+    package, check = packaged[0], verified[0]
+    if check.get("sha256", package.get("sha256")) != package.get("sha256") or \
+            check.get("manifest_sha256", package.get("manifest_sha256")) != package.get("manifest_sha256"):
+        raise RuntimeError("the verified delivery is not the one that was packaged")
     return {**package, "paths": request["restore"]["paths"], "as_of": request["restore"]["as_of"]}
 
 
 def delivered_file(package_output: Any) -> dict[str, str]:
-    """The file `package` delivered and its SHA-256, for `verify_delivery`."""
-    package = _one(package_output, "restore_file")
-    return {"archive": package["archive"], "sha256": package["sha256"]}
+    """What `verify` checks of what `package` delivered: an archive and its SHA-256, or a folder's manifest."""
+    [package] = [r for r in parse_results(package_output) if r.get("action") in ("restore_to_server", "restore_file")]
+    if package["action"] == "restore_file":
+        return {"archive": package["archive"], "sha256": package["sha256"]}
+    return {"manifest_sha256": package["manifest_sha256"]}

@@ -137,12 +137,22 @@ class Settings:
     archive_format: str = "tar.gz"  # or "zip"
     min_backend_version: str = "0.14.0"
     free_space_margin: float = 1.5  # storage must hold the declared size times this
-    client_probe_port: int = 22  # a TCP port that answers on every deposited server (SSH)
     readiness_poke_seconds: int = 300
     readiness_timeout_hours: int = 72
     ssh_cmd_timeout: int = 6 * 3600
     ssh_retry_delay_seconds: int = 60
     decision_timeout_hours: int = 0  # 0: wait for the director as long as it takes
+    # The data path (docs/data-path.md). On the backup host: the file sshd reads for the deposited
+    # servers' forced-command keys. On each deposited server: the client's state (push key, repository
+    # password, wrapper, status), where cron reads its schedule, restores when its inventory entry
+    # names no folder, scratch space.
+    push_keys_file: str = "/etc/sb87/push_authorized_keys"
+    client_dir: str = "/var/lib/sb87-client"
+    server_cron_dir: str = "/etc/cron.d"
+    restore_root: str = "/srv/sb87-restore"
+    scratch_on_server: str = "/var/tmp/sb87"  # noqa: S108 - on the server; per-run folders, umask 077
+    grace_hours: float = 6.0  # freshness: how late a scheduled snapshot may be before it is overdue
+    restore_delivery: str = "server"  # default delivery of a Restore File: server | archive
     outbox_sweep_seconds: int = 60  # how often the outbox's sweeper DAG sends what is still queued
     outbox_retry_seconds: int = 60  # the wait after a notice's first failed try; it doubles up to an hour
     # Each open request is a running DAG run that waits days for people; Airflow's default of 16

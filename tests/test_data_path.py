@@ -1,0 +1,379 @@
+"""The backup data path for real: a deposited server (its own sshd, host key, mount namespace and cron on
+127.0.0.2) pushes its files over SSH into an append-only repository on the backup host (the stack's
+sshd on 127.0.0.1). Every script runs over SSH with pinned host keys, as the DAG runs it.
+
+One module-scoped pair of hosts keeps the suite within its time budget; each test uses its own
+server identity (and so its own repository, client folder and cron file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sb87.backends import WHERE, parse_results, render_script
+from sb87.datapath import cron_entry_command
+from stack.deposited_server import CLIENT_DIR, DepositedServer
+from stack.sshd import Sshd
+
+DATA_ROOT_NAME = "ข้อมูลเครื่องฝาก"
+THAI_DIR = "ข้อมูล กองทะเบียน (ปี 2569)"
+AGENCY = "แขวงทางหลวงสกลนครที่ 1"
+
+
+def _free_port(address: str) -> int:
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+class Hosts:
+    """The backup host and one deposited server, with the environment the scripts are rendered in."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        # The units' SFTP drop is chrooted: its path must be root-owned all the way up (not under /tmp).
+        self.drop = Path("/srv") / f"sb87-drop-test-{os.getpid()}-{int(time.time())}"
+        self.backup = Sshd(root / "backup-host", _free_port("127.0.0.1"), drop_dir=self.drop,
+                           drop_keys=Path(f"{self.drop}-keys"))
+        self.data_root = str(root / DATA_ROOT_NAME)
+        self.server = DepositedServer(root / "deposited", "127.0.0.2", _free_port("127.0.0.2"),
+                                      data_roots=[self.data_root], name="fileserver01")
+        self.inventory = root / "inventory.json"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.backup.prepare()
+        with open(self.root / "backup-sshd.log", "ab") as log:
+            self.proc = subprocess.Popen(self.backup.argv(), stdout=log, stderr=log, start_new_session=True)
+        self.server.start()
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.backup.port)) == 0:
+                    break
+            time.sleep(0.1)
+        (self.root / "backup-host" / "known_hosts").write_text(self.backup.known_hosts_line() + "\n")
+
+    def stop(self) -> None:
+        self.server.stop()
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def register(self, server_id: str, hostname: str) -> None:
+        raw = json.loads(self.inventory.read_text()) if self.inventory.exists() else {"servers": []}
+        raw["servers"] = [s for s in raw["servers"] if s["hostname"] != hostname] + [{
+            "id": server_id, "hostname": hostname, "address": "127.0.0.2", "agency": AGENCY,
+            "ssh_conn_id": f"sb87_srv_{server_id}", "data_roots": [self.data_root],
+            "restore_root": f"{self.data_root}/SB87-restore"}]
+        self.inventory.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+
+    def endpoint(self) -> dict:
+        return {"backup_host": "127.0.0.1", "backup_port": self.backup.port, "backup_login": self.backup.login,
+                "backup_host_key": self.backup.host_key_line()}
+
+    def on_backup_host(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ssh", "-i", str(self.backup.client_key), "-p", str(self.backup.port), "-o", "BatchMode=yes",
+             "-o", f"UserKnownHostsFile={self.root / 'backup-host' / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
+             "-o", "LogLevel=ERROR", f"{self.backup.login}@127.0.0.1", command],
+            capture_output=True, check=False, timeout=600)
+
+    def run(self, action: str, request: dict, run_id: str = "manual__dp", server: str | None = None,
+            **extra: object) -> list[dict]:
+        done = self.run_raw(action, request, run_id, server, **extra)
+        assert done.returncode == 0, f"{action} failed: {done.stderr.decode(errors='replace')[-3000:]}"
+        return parse_results(done.stdout)
+
+    def run_raw(self, action: str, request: dict, run_id: str = "manual__dp", server: str | None = None,
+                **extra: object) -> subprocess.CompletedProcess:
+        if WHERE[action] == "server":
+            script = render_script(action, request, run_id, server=server, **self.endpoint(), **extra)
+            return self.server.ssh(script)
+        return self.on_backup_host(render_script(action, request, run_id, **extra))
+
+    def copy_password(self, server_id: str) -> None:
+        """Between create_policy and client_policy: the pipeline's own SFTP copy, through both Airflow
+        connections (host keys pinned in each)."""
+        from sb87.backends import repository_path
+        from sb87.datapath import install_client_password
+        from sb87.settings import settings
+
+        install_client_password("sb87_backup_host", "sb87_srv_test",
+                                repository_path(settings(), server_id) + ".policy/client-password",
+                                f"{CLIENT_DIR}/{server_id}/password")
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    root = tmp_path_factory.mktemp("datapath")
+    h = Hosts(root)
+    saved = dict(os.environ)
+    password = root / "master-password"
+    password.write_text("test-only-master-password\n")
+    password.chmod(0o600)
+    os.environ.update({
+        "SB87_REPO_ROOT": str(root / "repos"), "SB87_SCRATCH_ROOT": str(root / "scratch"),
+        "SB87_DROP_DIR": str(h.drop), "SB87_CRON_DIR": str(root / "backup-cron.d"),
+        "SB87_RESTIC_PASSWORD_FILE": str(password), "SB87_INVENTORY_FILE": str(h.inventory),
+        "SB87_PUSH_KEYS_FILE": str(h.backup.push_authorized_keys),
+    })
+    h.start()
+    os.environ["AIRFLOW_CONN_SB87_BACKUP_HOST"] = h.backup.connection_json()
+    os.environ["AIRFLOW_CONN_SB87_SRV_TEST"] = h.server.connection_json()
+    try:
+        yield h
+    finally:
+        h.stop()
+        subprocess.run(["rm", "-rf", "--", str(h.drop), str(h.backup.drop_keys)], check=False)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _request(hosts: Hosts, server_id: str, hostname: str, schedule: str = "daily 01:00") -> dict:
+    hosts.register(server_id, hostname)
+    return {
+        "memo_no": "ทล 0601/1234", "agency": AGENCY,
+        "servers": [{"hostname": hostname, "address": "127.0.0.2", "os": "Debian GNU/Linux 12",
+                     "paths": [f"{hosts.data_root}/{THAI_DIR}"], "size_gb": 0.01}],
+        "retention": {"daily": 7, "weekly": 4, "monthly": 6}, "schedule": schedule,
+    }
+
+
+def _seed(hosts: Hosts, name: str = "ทะเบียน 1.csv", data: bytes = "เลขที่,ชื่อ\n1,สมชาย\n".encode()) -> str:
+    path = f"{hosts.data_root}/{THAI_DIR}/ย่อย/{name}"
+    hosts.server.put_file(path, data)
+    return path
+
+
+def _policy(hosts: Hosts, request: dict, server_id: str, **extra: object) -> None:
+    """Step 5's policy actions in the pipeline's order."""
+    hosts.run("create_policy", request, **extra)
+    hosts.copy_password(server_id)
+    [client] = hosts.run("client_policy", request, server=server_id, **extra)
+    [auth] = hosts.run("authorize_push", request, push_public_key=client["push_public_key"], **extra)
+    assert auth["id"] == server_id
+
+
+def test_bytes_travel_from_the_deposited_server_into_its_append_only_repository(hosts: Hosts) -> None:
+    request = _request(hosts, "srv-a", "fileserver01")
+    source = _seed(hosts, data=os.urandom(300_000))
+    assert not Path(source).exists(), "the server's files must not exist for the backup host"
+    [ready] = hosts.run("readiness", request)
+    [client_ready] = hosts.run("client_readiness", request, server="srv-a")
+    assert ready["ready"] and client_ready["ready"], (ready, client_ready)
+    _policy(hosts, request, "srv-a")
+    [backup] = hosts.run("test_backup", request, server="srv-a")
+    assert backup["summary"]["total_files_processed"] == 1
+    [check] = hosts.run("check_repository", request)
+    assert check["ok"] and check["snapshots"] == 1
+    [restored] = hosts.run("test_restore", request, server="srv-a")
+    assert restored["compared_by"] == "cmp" and restored["file"] == source
+    assert restored["sha256"] == hashlib.sha256(hosts.server.read_file(source)).hexdigest()
+    repo = Path(os.environ["SB87_REPO_ROOT"]) / "srv-a"
+    assert (repo / "config").is_file() and any((repo / "data").rglob("*")), "the bytes are on the backup host"
+    assert not (Path(os.environ["SB87_REPO_ROOT"]) / AGENCY).exists(), "repositories are keyed by id only"
+
+
+def test_the_server_cannot_delete_or_rewrite_its_snapshots(hosts: Hosts) -> None:
+    request = _request(hosts, "srv-b", "fileserver02")
+    _seed(hosts, "b.txt", b"ransomware target\n")
+    _policy(hosts, request, "srv-b")
+    hosts.run("test_backup", request, server="srv-b")
+    client = f"{CLIENT_DIR}/srv-b"
+    restic = (f"cd {client} && RESTIC_REPOSITORY=rclone:sb87 RESTIC_PASSWORD_FILE={client}/password "
+              f"RESTIC_CACHE_DIR={client}/cache timeout -s INT 6 restic -o rclone.program=./rclone-over-ssh")
+    forget = hosts.server.ssh(f"{restic} forget latest; echo rc=$?")
+    out = forget.stdout.decode() + forget.stderr.decode()
+    assert "403" in out and "rc=0" not in out, out
+    # Not even a raw session: the key's forced command is the append-only rclone server, nothing else.
+    raw = hosts.server.ssh(f"ssh -i {client}/push_ed25519 -p {hosts.backup.port} -o BatchMode=yes "
+                           f"-o UserKnownHostsFile={client}/known_hosts root@127.0.0.1 "
+                           f"rm -rf {os.environ['SB87_REPO_ROOT']}/srv-b </dev/null; echo rc=$?")
+    repo = Path(os.environ["SB87_REPO_ROOT"]) / "srv-b"
+    hosts.server.ssh(f"{restic} unlock")
+    assert (repo / "config").is_file(), raw
+    snapshots = hosts.on_backup_host(f"RESTIC_PASSWORD_FILE={os.environ['SB87_RESTIC_PASSWORD_FILE']} "
+                                     f"restic -r {repo} snapshots --json")
+    assert len(json.loads(snapshots.stdout)) == 1, "the snapshot is still there"
+
+
+def test_the_installed_cron_entry_runs_under_bin_sh_with_thai_names_and_spaces(hosts: Hosts) -> None:
+    request = _request(hosts, "srv-c", "fileserver03")
+    _seed(hosts, "c.txt", "ค่า %s $HOME `x` 'q'\n".encode())
+    _policy(hosts, request, "srv-c")
+    cron_text = hosts.server.read_file("/etc/cron.d/sb87-srv-c").decode()
+    assert "$'" not in cron_text
+    command = cron_entry_command(cron_text)
+    # Exactly as cron does: /bin/sh (dash) -c "<command part>", from / with cron's PATH.
+    done = hosts.server.inside(["env", "-i", "PATH=/usr/bin:/bin", "/bin/sh", "-c", command], check=False)
+    assert done.returncode == 0, (command, done.stderr)
+    record = json.loads(hosts.server.read_file(f"{CLIENT_DIR}/srv-c/last-run.json"))
+    assert record["exit"] == 0 and record["tag"] == "sb87-scheduled" and record["summary"]["snapshot_id"]
+
+
+def test_cron_fires_a_one_minute_schedule_and_a_new_snapshot_arrives(hosts: Hosts) -> None:
+    request = _request(hosts, "srv-d", "fileserver04")
+    _seed(hosts, "d.txt", b"scheduled\n")
+    _policy(hosts, request, "srv-d", cron="* * * * *")
+    repo = Path(os.environ["SB87_REPO_ROOT"]) / "srv-d"
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        if any((repo / "snapshots").iterdir()):
+            break
+        time.sleep(3)
+    snapshots = list((repo / "snapshots").iterdir())
+    assert snapshots, f"cron did not run the backup within 150 s; cron log: {hosts.server.log_tail()}"
+    hosts.server.inside(["rm", "-f", "/etc/cron.d/sb87-srv-d"])  # stop it before it runs again
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not hosts.server.exists(f"{CLIENT_DIR}/srv-d/last-run.json"):
+        time.sleep(1)
+    record = json.loads(hosts.server.read_file(f"{CLIENT_DIR}/srv-d/last-run.json"))
+    assert record["exit"] == 0
+
+
+def test_restore_onto_the_server_into_a_new_folder_checked_by_sha256sum(hosts: Hosts) -> None:
+    request = _request(hosts, "srv-e", "fileserver05")
+    target = _seed(hosts, "e.csv", b"old contents\n")
+    _policy(hosts, request, "srv-e")
+    hosts.run("test_backup", request, run_id="first", server="srv-e")
+    time.sleep(1.1)
+    between = datetime.now(UTC).isoformat()
+    time.sleep(1.1)
+    hosts.server.put_file(target, b"new contents\n")
+    hosts.run("test_backup", request, run_id="second", server="srv-e")
+    request["services"] = ["backup", "restore"]
+    request["restore"] = {"hostname": "fileserver05", "paths": [target.rsplit("/", 1)[0]], "as_of": between}
+    from sb87.backends import choose_snapshot
+
+    [listing] = hosts.run("list_snapshots", request)
+    snapshot = choose_snapshot(listing["snapshots"], between)["id"]
+    [restored] = hosts.run("restore_to_server", request, server="srv-e", snapshot=snapshot)
+    folder = restored["folder"]
+    assert folder.startswith(f"{hosts.data_root}/SB87-restore/SB87-ทล-0601-1234-fileserver05-")
+    assert hosts.server.read_file(folder + target) == b"old contents\n"
+    assert hosts.server.read_file(target) == b"new contents\n", "live data is never overwritten"
+    [verified] = hosts.run("verify_restore", request, server="srv-e", manifest_sha256=restored["manifest_sha256"])
+    assert verified["verified"] is True
+    again = hosts.run("restore_to_server", request, server="srv-e", snapshot=snapshot)[0]
+    assert again["manifest_sha256"] == restored["manifest_sha256"], "a retry finds the same folder"
+    hosts.server.put_file(folder + target, b"tampered\n")
+    bad = hosts.run_raw("verify_restore", request, server="srv-e", manifest_sha256=restored["manifest_sha256"])
+    assert bad.returncode != 0 and b"FAILED" in bad.stderr
+
+
+def test_archive_restore_streams_a_tar_zst_to_the_units_drop_with_its_manifest(hosts: Hosts,
+                                                                               tmp_path: Path) -> None:
+    request = _request(hosts, "srv-f", "fileserver06")
+    folder_file = _seed(hosts, "f1.bin", os.urandom(200_000))
+    single = _seed(hosts, "เดี่ยว 'x'.txt", b"one file\n")
+    hosts.server.put_file(f"{hosts.data_root}/{THAI_DIR}/อื่น/g.txt", b"another folder\n")
+    _policy(hosts, request, "srv-f")
+    hosts.run("test_backup", request, server="srv-f")
+    request["services"] = ["backup", "restore"]
+    request["restore"] = {"hostname": "fileserver06", "as_of": datetime.now(UTC).isoformat(),
+                          "paths": [f"{hosts.data_root}/{THAI_DIR}/อื่น", single]}
+    [listing] = hosts.run("list_snapshots", request)
+    [package] = hosts.run("restore_file", request, snapshot=listing["snapshots"][-1]["id"])
+    archive = Path(package["archive"])
+    assert archive.parent == Path(os.environ["SB87_DROP_DIR"]) / "srv-f" and archive.name.endswith(".tar.zst")
+    assert package["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert package["files"] == 2
+    out = tmp_path / "unpacked"
+    out.mkdir()
+    subprocess.run(f"zstd -dc {archive} | tar -C {out} -xf -", shell=True, check=True)
+    assert (out / single.lstrip("/")).read_bytes() == b"one file\n"
+    assert not (out / folder_file.lstrip("/")).exists(), "only the requested paths"
+    # The unit's own check, by coreutils: the manifest matches what it unpacked.
+    subprocess.run(["sha256sum", "--quiet", "--strict", "-c", package["manifest"]], cwd=out, check=True)
+    [verified] = hosts.run("verify_delivery", request, archive=str(archive), sha256=package["sha256"])
+    assert verified["verified"] is True
+    _fetch_over_chrooted_sftp(hosts, "srv-f", package, tmp_path)
+    request["restore"]["paths"] = [f"{hosts.data_root}/ไม่มีอยู่จริง"]
+    missing = hosts.run_raw("restore_file", request, snapshot=listing["snapshots"][-1]["id"])
+    assert missing.returncode != 0 and "does not hold" in missing.stderr.decode()
+    assert sorted(p.name for p in archive.parent.iterdir() if ".part" in p.name) == [], "no half archive left"
+
+
+def test_freshness_watch_alerts_once_when_a_servers_backups_stop(hosts: Hosts, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sb87 import store
+    from sb87.freshness import OVERDUE, Alert, observe, record_policy, watch
+    from sb87.notices import render_notice
+
+    request = _request(hosts, "srv-g", "fileserver07")
+    _seed(hosts, "g.txt", b"watched\n")
+    _policy(hosts, request, "srv-g")
+    cron_text = hosts.server.read_file("/etc/cron.d/sb87-srv-g").decode()
+    done = hosts.server.inside(["env", "-i", "PATH=/usr/bin:/bin", "/bin/sh", "-c", cron_entry_command(cron_text)],
+                               check=False)
+    assert done.returncode == 0, done.stderr
+    eng = store.engine(f"sqlite:///{tmp_path / 'sb87.db'}")
+    try:
+        now = datetime.now(UTC)
+        record_policy(eng, server_id="srv-g", hostname="fileserver07", agency=AGENCY, ssh_conn_id="sb87_srv_srv-g",
+                      schedule="daily 01:00", run_id="manual__dp", now=now - timedelta(days=10))
+        sent: list[Alert] = []
+
+        def send(alert: Alert, context: dict) -> None:
+            sent.append(alert)
+            render_notice("freshness", {**context, "org": {"unit": "ศูนย์ฯ", "department": "กรมทางหลวง"}})
+
+        def look() -> dict:
+            return observe([{"server_id": "srv-g", "hostname": "fileserver07", "ssh_conn_id": "sb87_srv_srv-g"}],
+                           lambda cmd: hosts.on_backup_host(cmd).stdout.decode(),
+                           lambda conn, cmd: hosts.server.ssh(cmd).stdout.decode())
+
+        seen = look()
+        assert seen["srv-g"].last_run["exit"] == 0 and seen["srv-g"].last_snapshot_at is not None
+        assert watch(eng, now, seen, send, timedelta(hours=30)) == [], "a backup from today is fresh"
+        hosts.server.inside(["rm", "-f", "/etc/cron.d/sb87-srv-g"])  # the unit's backups stop
+        for days in (2, 3):
+            watch(eng, now + timedelta(days=days), look(), send, timedelta(hours=6))
+        assert [(a.kind, a.assessment.state) for a in sent] == [("incident", OVERDUE)]
+    finally:
+        store.engine.cache_clear()
+
+
+def _fetch_over_chrooted_sftp(hosts: Hosts, unit: str, package: dict, tmp_path: Path) -> None:
+    """The unit fetches its Restore File over SFTP with its own key, chrooted in its drop, read-only."""
+    created_group = subprocess.run(["getent", "group", "sb87-drop"], capture_output=True).returncode != 0
+    if created_group:
+        subprocess.run(["groupadd", "--system", "sb87-drop"], check=True)
+    # '*' (no password, not locked): sshd refuses a locked account even for a key.
+    subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/", "--shell", "/usr/sbin/nologin",
+                    "-p", "*", "-G", "sb87-drop", unit], check=True)
+    try:
+        key = tmp_path / "unit_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        (hosts.backup.drop_keys / unit).write_text(key.with_suffix(".pub").read_text())
+        (hosts.backup.drop_keys / unit).chmod(0o644)
+        fetched = tmp_path / "fetched"
+        fetched.mkdir()
+        name = package["sftp_path"].lstrip("/")
+        batch = tmp_path / "batch"
+        batch.write_text(f"get {package['sftp_path']} {fetched}/\nget /{name}.sha256 {fetched}/\n"
+                         f"get /{name}.MANIFEST.sha256 {fetched}/\nls -a /..\n-put {batch} /x\n")
+        done = subprocess.run(
+            ["sftp", "-b", str(batch), "-i", str(key), "-P", str(hosts.backup.port), "-o", "BatchMode=yes",
+             "-o", f"UserKnownHostsFile={hosts.root / 'backup-host' / 'known_hosts'}",
+             "-o", "StrictHostKeyChecking=yes", f"{unit}@127.0.0.1"], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, (done.stderr, (hosts.root / "backup-sshd.log").read_text()[-2000:])
+        subprocess.run(["sha256sum", "--quiet", "--strict", "-c", f"{name}.sha256"], cwd=fetched, check=True)
+        assert "Permission denied" in done.stderr or "read-only" in done.stderr.lower(), "the drop is read-only"
+        listing = done.stdout.split("ls -a /..", 1)[1]
+        assert "srv-a" not in listing and "srv-f" not in listing, "the chroot shows only the unit's own drop"
+    finally:
+        subprocess.run(["userdel", unit], check=False)
+        if created_group:
+            subprocess.run(["groupdel", "sb87-drop"], check=False)
