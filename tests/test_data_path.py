@@ -377,3 +377,64 @@ def _fetch_over_chrooted_sftp(hosts: Hosts, unit: str, package: dict, tmp_path: 
         subprocess.run(["userdel", unit], check=False)
         if created_group:
             subprocess.run(["groupdel", "sb87-drop"], check=False)
+
+
+def test_a_full_backup_disk_fails_the_backup_clearly_and_loses_no_snapshot(hosts: Hosts) -> None:
+    """The backup host's disk fills during `test_backup`: the script fails naming the cause, and the
+    repository keeps every snapshot it had, intact (`restic check`, the old bytes restored)."""
+    request = _request(hosts, "srv-full", "fileserver07")
+    repo = Path(os.environ["SB87_REPO_ROOT"]) / "srv-full"
+    repo.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(repo)], check=True)
+    try:
+        first = _seed(hosts, "เล็ก.csv", b"1,2,3\n" * 100)
+        _policy(hosts, request, "srv-full")
+        hosts.run("test_backup", request, run_id="first", server="srv-full")
+        _seed(hosts, "ใหญ่.bin", os.urandom(12 * 2**20))
+        full = hosts.run_raw("test_backup", request, run_id="second", server="srv-full")
+        assert full.returncode != 0
+        cause = full.stderr.decode(errors="replace").strip().splitlines()[-1]
+        assert "disk space" in cause or "no space" in cause.lower(), cause  # the cause, not the 403s after it
+        env = {**os.environ, "RESTIC_REPOSITORY": str(repo),
+               "RESTIC_PASSWORD_FILE": os.environ["SB87_RESTIC_PASSWORD_FILE"]}
+        snapshots = json.loads(subprocess.run(["restic", "snapshots", "--json"], env=env, capture_output=True,
+                                              check=True).stdout)
+        assert len(snapshots) == 1, "the snapshot taken before the disk filled is kept"
+        dumped = subprocess.run(["restic", "dump", snapshots[0]["id"], first], env=env, capture_output=True, check=True)
+        assert dumped.stdout == b"1,2,3\n" * 100
+        # Space comes back; the half-written pack the append-only server will not overwrite is removed by
+        # the backup host's own daily retention job (its prune), run here as its cron runs it.
+        subprocess.run(["mount", "-o", "remount,size=64m", str(repo)], check=True)
+        retention = hosts.on_backup_host(f"/bin/sh {repo}.policy/retention.sh")
+        assert retention.returncode == 0, retention.stderr[-2000:]
+        hosts.run("test_backup", request, run_id="third", server="srv-full")
+        subprocess.run(["restic", "check"], env=env, capture_output=True, check=True)
+    finally:
+        subprocess.run(["umount", "-l", str(repo)], check=False)
+
+
+def test_a_full_disk_on_the_server_fails_the_restore_and_leaves_no_half_folder(hosts: Hosts) -> None:
+    """The server's disk fills while step 6 restores onto it: the restore fails, live data is
+    untouched, and nothing half written stands under the final folder name."""
+    request = _request(hosts, "srv-full2", "fileserver08")
+    original = os.urandom(4 * 2**20)
+    target = _seed(hosts, "ใหญ่มาก.bin", original)
+    _policy(hosts, request, "srv-full2")
+    hosts.run("test_backup", request, server="srv-full2")
+    request["services"] = ["backup", "restore"]
+    request["restore"] = {"hostname": "fileserver08", "paths": [target], "as_of": datetime.now(UTC).isoformat()}
+    restore_root = f"{hosts.data_root}/SB87-restore"
+    hosts.server.inside(["mkdir", "-p", restore_root])
+    hosts.server.inside(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", restore_root])
+    try:
+        from sb87.backends import choose_snapshot
+
+        [listing] = hosts.run("list_snapshots", request)
+        snapshot = choose_snapshot(listing["snapshots"], request["restore"]["as_of"])["id"]
+        failed = hosts.run_raw("restore_to_server", request, server="srv-full2", snapshot=snapshot)
+        assert failed.returncode != 0, failed.stdout
+        left = hosts.server.inside(["ls", "-A", restore_root]).stdout.decode().split()
+        assert not [name for name in left if not name.endswith(".part")], left
+        assert hosts.server.read_file(target) == original, "live data is never touched"
+    finally:
+        hosts.server.inside(["umount", "-l", restore_root], check=False)

@@ -180,10 +180,9 @@ print("done", flush=True)
 
 
 def _child(url: str, port: int, run_id: str, script: str = CHILD) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}"}
     return subprocess.Popen([sys.executable, "-c", script, url, str(port), run_id,
                              json.dumps({**CONTEXT, "run_id": run_id}), SENDER, NOW.isoformat()],
-                            env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 

@@ -45,6 +45,9 @@ def done_note(request: Mapping[str, Any], servers: list[dict[str, Any]], restore
              f"{steps.RESULT.title}: แจ้งผลแล้ว"]
     lines += [f"- {s['hostname']}: snapshot {s['snapshot']}, {s['files']} ไฟล์" for s in servers]
     if restored:
-        lines.append(f"- Restore File: {restored['archive']} (SHA-256 {restored['sha256']})")
+        if restored.get("folder"):
+            lines.append(f"- กู้คืนลงเครื่องแล้ว: {restored['folder']} (manifest SHA-256 {restored['manifest_sha256']})")
+        else:
+            lines.append(f"- Restore File: {restored['archive']} (SHA-256 {restored['sha256']})")
     lines += ["เอกสาร:", *(f"- {path}" for path in request_documents(run_id))]
     return "\n".join(lines)
