@@ -22,7 +22,7 @@ demo: $(STAMP)
 ## Lint, then every test (unit, contract, end to end on the real embedded stack in both modes).
 test: $(STAMP) services
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n 2 --dist loadgroup
+	bash scripts/run_tests.sh
 
 ## Only the tests that need no server at all (no stack, no PostgreSQL).
 test-fast: $(STAMP)

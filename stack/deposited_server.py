@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from stack.sshd import SSHD, host_key_line, keygen
+from stack.sshd import SSHD, host_key_line, keygen, sshd_config
 
 #: Where the SB-8-7 client keeps its state on a deposited server (push key, wrapper, status files).
 CLIENT_DIR = "/var/lib/sb87-client"
@@ -96,22 +96,8 @@ class DepositedServer:
         (self.root / "crontab").write_text("# deposited server: no system jobs\n")
         (self.root / "crontab").chmod(0o644)
         self.config.write_text(
-            "# written by stack/deposited_server.py\n"
-            f"Port {self.port}\n"
-            f"ListenAddress {self.address}\n"
-            f"HostKey {self.host_key}\n"
-            "PidFile none\n"
-            f"AuthorizedKeysFile {self.authorized_keys}\n"
-            "UsePAM no\n"
-            "StrictModes no\n"
-            "PermitRootLogin prohibit-password\n"
-            "PasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\n"
-            "PubkeyAuthentication yes\n"
-            "X11Forwarding no\n"
-            "PrintMotd no\n"
-            "MaxStartups 50:30:100\n"
-            "Subsystem sftp internal-sftp\n",
+            sshd_config(self.port, self.address, self.host_key, "none", str(self.authorized_keys),
+                        "stack/deposited_server.py"),
             encoding="utf-8",
         )
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # for `sshd -t` outside the namespace

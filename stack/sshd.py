@@ -38,6 +38,29 @@ def host_key_line(public_key_file: Path) -> str:
     return f"{kind} {b64}"
 
 
+def sshd_config(port: int, address: str, host_key: Path, pid_file: str, authorized_keys: str, writer: str) -> str:
+    """An sshd_config for one of the machine's hosts: its own address, port and host key; key logins only."""
+    return (
+        f"# written by {writer}\n"
+        f"Port {port}\n"
+        f"ListenAddress {address}\n"
+        f"HostKey {host_key}\n"
+        f"PidFile {pid_file}\n"
+        f"AuthorizedKeysFile {authorized_keys}\n"
+        "UsePAM no\n"
+        "StrictModes no\n"
+        "PermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\n"
+        "X11Forwarding no\n"
+        "PrintMotd no\n"
+        "MaxStartups 50:30:100\n"
+        "MaxSessions 50\n"
+        "Subsystem sftp internal-sftp\n"
+    )
+
+
 class Sshd:
     """Files and command line for one sshd listening on `address`:`port`, rooted in `root`."""
 
@@ -63,23 +86,8 @@ class Sshd:
 
     def config_text(self) -> str:
         return (
-            "# written by stack/sshd.py\n"
-            f"Port {self.port}\n"
-            f"ListenAddress {self.address}\n"
-            f"HostKey {self.host_key}\n"
-            f"PidFile {self.pid_file}\n"
-            f"AuthorizedKeysFile {self.authorized_keys} {self.push_authorized_keys}\n"
-            "UsePAM no\n"
-            "StrictModes no\n"
-            "PermitRootLogin prohibit-password\n"
-            "PasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\n"
-            "PubkeyAuthentication yes\n"
-            "X11Forwarding no\n"
-            "PrintMotd no\n"
-            "MaxStartups 50:30:100\n"
-            "MaxSessions 50\n"
-            "Subsystem sftp internal-sftp\n"
+            sshd_config(self.port, self.address, self.host_key, str(self.pid_file),
+                        f"{self.authorized_keys} {self.push_authorized_keys}", "stack/sshd.py")
             + (
                 "Match Group sb87-drop\n"
                 f"    ChrootDirectory {self.drop_dir}/%u\n"

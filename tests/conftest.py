@@ -34,7 +34,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "modes(*names): stack modes an end-to-end test runs in (default: local)")
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep, drop = [], []
     for item in items:
@@ -44,12 +43,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if SERVER_FIXTURES & fixtures:
             item.add_marker(pytest.mark.server)
         mode = getattr(getattr(item, "callspec", None), "params", {}).get("airflow_stack")
-        # Under `pytest -n 2 --dist loadgroup` (make test) the tests of one stack share a worker, so
-        # each stack starts once; the two modes' stacks and the unit tests run side by side.
-        if mode is not None:
-            item.add_marker(pytest.mark.xdist_group(name=f"stack-{mode}"))
-        elif "smoke_stack" in fixtures:
-            item.add_marker(pytest.mark.xdist_group(name="stack-smoke"))
         marker = item.get_closest_marker("modes")
         wanted = marker.args if marker else DEFAULT_MODES
         (drop if mode is not None and mode not in wanted else keep).append(item)
