@@ -21,7 +21,6 @@ Linux only; needs root (mount namespaces, tmpfs, cron running jobs as root).
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import shlex
 import signal
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from stack.sshd import SSHD, host_key_line, keygen, sshd_config
+from stack.sshd import SSHD, host_key_line, keygen, ssh_connection_json, sshd_config
 
 #: Where the SB-8-7 client keeps its state on a deposited server (push key, wrapper, status files).
 CLIENT_DIR = "/var/lib/sb87-client"
@@ -226,14 +225,7 @@ class DepositedServer:
 
     def connection_json(self) -> str:
         """JSON-form Airflow SSH connection (e.g. AIRFLOW_CONN_SB87_SRV_FILESERVER01), host key pinned."""
-        return json.dumps({
-            "conn_type": "ssh",
-            "host": self.address,
-            "port": self.port,
-            "login": self.login,
-            "extra": {"key_file": str(self.client_key), "no_host_key_check": False,
-                      "host_key": self.host_key_line()},
-        })
+        return ssh_connection_json(self.address, self.port, self.login, self.client_key, self.host_key_line())
 
     def describe(self) -> str:
         return (f"deposited server {self.name}: ssh -p {self.port} -i {shlex.quote(str(self.client_key))} "

@@ -61,6 +61,17 @@ def sshd_config(port: int, address: str, host_key: Path, pid_file: str, authoriz
     )
 
 
+def ssh_connection_json(address: str, port: int, login: str, client_key: Path, host_key: str) -> str:
+    """A JSON-form Airflow SSH connection with strict host-key checking: the host key pinned with its type."""
+    return json.dumps({
+        "conn_type": "ssh",
+        "host": address,
+        "port": port,
+        "login": login,
+        "extra": {"key_file": str(client_key), "no_host_key_check": False, "host_key": host_key},
+    })
+
+
 class Sshd:
     """Files and command line for one sshd listening on `address`:`port`, rooted in `root`."""
 
@@ -129,14 +140,4 @@ class Sshd:
 
     def connection_json(self) -> str:
         """JSON-form Airflow connection for AIRFLOW_CONN_SB87_BACKUP_HOST, strict host-key checking on."""
-        return json.dumps({
-            "conn_type": "ssh",
-            "host": self.address,
-            "port": self.port,
-            "login": self.login,
-            "extra": {
-                "key_file": str(self.client_key),
-                "no_host_key_check": False,
-                "host_key": self.host_key_line(),
-            },
-        })
+        return ssh_connection_json(self.address, self.port, self.login, self.client_key, self.host_key_line())
