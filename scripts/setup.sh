@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libicu-dev, pkg-config and g++ build PyICU (Thai line breaking in the memos); chromium drives the
-# browser test (playwright never downloads a browser here).
-APT_PACKAGES=(openssh-server openssh-client restic fonts-tlwg-laksaman poppler-utils libicu-dev pkg-config g++
-              chromium chromium-driver)
+# browser test (playwright never downloads a browser here). rclone serves the append-only repository,
+# cron runs the deposited servers' schedules, zstd/zip/unzip pack and check the Restore File.
+APT_PACKAGES=(openssh-server openssh-client restic rclone cron zstd zip unzip fonts-tlwg-laksaman poppler-utils
+              libicu-dev pkg-config g++ chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
