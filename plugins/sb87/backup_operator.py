@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.ssh.hooks.ssh import SSHHook
 from airflow.sdk import BaseOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
@@ -55,6 +54,10 @@ def delivery_of(request: Mapping[str, Any]) -> str:
 
 def run_script(conn_id: str, command: str, timeout: int) -> str:
     """Run a rendered script over one SSH connection; its stdout, or an error naming its last stderr line."""
+    # Imported here, not at the top: paramiko and what it pulls in took 0.25 s of every parse of the
+    # request DAG (bench/parse_time.py), and only a running task needs them.
+    from airflow.providers.ssh.hooks.ssh import SSHHook
+
     hook = SSHHook(ssh_conn_id=conn_id, cmd_timeout=timeout)
     with hook.get_conn() as client:
         status, stdout, stderr = hook.exec_ssh_client_command(client, command, get_pty=False, environment=None,

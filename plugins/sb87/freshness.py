@@ -306,16 +306,9 @@ def observe(policy_rows: Sequence[Mapping[str, Any]], run_backup_host: Callable[
 
 def ssh_runner(conn_id: str, timeout: int = 3600) -> Callable[[str], str]:
     """Run a command through an Airflow SSH connection (host key checked there); stdout, or raise."""
-    def run(command: str) -> str:
-        from airflow.providers.ssh.hooks.ssh import SSHHook
+    from sb87.backup_operator import run_script
 
-        hook = SSHHook(ssh_conn_id=conn_id, cmd_timeout=timeout)
-        with hook.get_conn() as client:
-            status, out, err = hook.exec_ssh_client_command(client, command, get_pty=False, environment=None)
-        if status != 0:
-            raise RuntimeError(f"{conn_id}: exit {status}: {err.decode(errors='replace')[-500:]}")
-        return out.decode("utf-8", "replace")
-    return run
+    return lambda command: run_script(conn_id, command, timeout)
 
 
 def email_sender(conn_id: str, to: Sequence[tuple[str, str]]) -> Send:

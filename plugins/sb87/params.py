@@ -94,10 +94,40 @@ def sample_request() -> dict[str, Any]:
     return json.loads(SAMPLE_REQUEST_FILE.read_text(encoding="utf-8"))
 
 
+class _SharedDict(dict):
+    """A part of a param's JSON schema that deep copies share instead of copying."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedDict:
+        return self
+
+
+class _SharedList(list):
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedList:
+        return self
+
+
+def _shared(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _SharedDict({k: _shared(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return _SharedList(_shared(v) for v in value)
+    return value
+
+
+def _share_schemas(params: dict[str, Param]) -> dict[str, Param]:
+    """Airflow deep-copies the DAG's params into every operator at every level of its class chain (112
+    copies for this DAG), and copying these schemas was a third of a parse (bench/parse_time.py). A
+    schema is never changed after the DAG is declared, so the copies may share it; the defaults, which
+    a task may change, are still copied."""
+    for param in params.values():
+        param.schema = {key: _shared(value) for key, value in param.schema.items()}
+    return params
+
+
 def request_params() -> dict[str, Param]:
     """The DAG's params, defaulting to the sample request (cheap: read at DAG parse time)."""
     s = sample_request()
-    return {
+    return _share_schemas({
         "memo_no": Param(s["memo_no"], type="string", pattern=rq.MEMO_NO, section=MEMO, **_words("memo_no")),
         "memo_date": Param(
             s["memo_date"], type="string", format="date", pattern=rq.ISO_DATE, section=MEMO, **_words("memo_date")
@@ -146,4 +176,4 @@ def request_params() -> dict[str, Param]:
         ),
         "schedule": Param(s["schedule"], type="string", pattern=rq.SCHEDULE, section=BACKUP, **_words("schedule")),
         "restore": Param(s.get("restore"), **RESTORE_SCHEMA, section=RESTORE, **_words("restore")),
-    }
+    })

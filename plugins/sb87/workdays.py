@@ -23,8 +23,6 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
-
 BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
@@ -42,6 +40,10 @@ def _thai_holidays(year: int) -> dict[date, str]:
     """Government days off in `year` that the `holidays` package knows of, with their Thai names."""
     # "workday" observances are not days off; "public" + "government" are, minus the exclusions above.
     # Royal Ploughing Day is in "government" (the package's note: "only observed by government sectors").
+    # Imported here: the package builds its lunisolar calendars on import (0.15 s), which every parse of
+    # the request DAG paid although only a running step counts working days.
+    import holidays
+
     calendar = holidays.TH(years=year, categories=("public", "government"), language="th")
     days_off: dict[date, str] = {}
     for day in calendar:
