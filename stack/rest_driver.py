@@ -47,11 +47,16 @@ def task_states(client: ApiClient, run_id: str, dag_id: str = DAG_ID) -> dict[st
 
 
 def waiting_decisions(client: ApiClient) -> list[dict[str, Any]]:
-    """Every decision still waiting for a person, across all runs."""
-    status, body = client.get("dags/~/dagRuns/~/hitlDetails", response_received="false", limit=1000)
-    if status != 200:
-        raise RuntimeError(f"GET hitlDetails: HTTP {status} {body}")
-    return body["hitl_details"]
+    """Every decision still waiting for a person, across all runs (page by page: the API caps a page)."""
+    found: list[dict[str, Any]] = []
+    while True:
+        status, body = client.get("dags/~/dagRuns/~/hitlDetails", response_received="false", limit=100,
+                                  offset=len(found), order_by="ti_id")
+        if status != 200:
+            raise RuntimeError(f"GET hitlDetails: HTTP {status} {body}")
+        found += body["hitl_details"]
+        if not body["hitl_details"] or len(found) >= body["total_entries"]:
+            return found
 
 
 def wait_for_state(
