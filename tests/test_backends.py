@@ -238,3 +238,22 @@ def test_backup_endpoint_comes_from_the_backup_hosts_connection_with_its_pinned_
                                      "backup_host_key": KEY}
     with pytest.raises(DataPathError, match="host key"):
         backup_endpoint(SimpleNamespace(host="h", port=22, login="a", extra_dejson={"no_host_key_check": True}))
+
+
+def test_the_fast_manifest_is_byte_for_byte_what_find_and_sha256sum_write(tmp_path: Path) -> None:
+    """The restore's manifest made by Python's hashlib (where the server has python3) must be the very
+    file coreutils would write, odd names included, so `sha256sum -c` reads it on any machine."""
+    tree = tmp_path / "tree"
+    (tree / "ก ข" / "sub").mkdir(parents=True)
+    (tree / ".hidden").mkdir()
+    for name, data in {"ก ข/x y.txt": b"a", "ก ข/new\nline": b"b", "back\\slash": b"c", "ก ข/sub/Z": b"d",
+                       "ก ข/sub/a": b"e" * 3_000_000, ".hidden/-dash": b"", "%s 'q' \"dq\" $x": b"f"}.items():
+        (tree / name).write_bytes(data)
+    (tree / "link").symlink_to(tree / "ก ข" / "sub" / "a")  # not a regular file: neither lists it
+    helpers = _environment().get_template("restic/_archive_helpers.sh.j2").render()
+    ours = subprocess.run(["bash", "-c", helpers + '\npython3 -c "$MANIFEST_OF_TREE"'], cwd=tree,
+                          capture_output=True, check=True).stdout
+    coreutils = subprocess.run("find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum", shell=True,
+                               cwd=tree, capture_output=True, check=True).stdout
+    assert ours == coreutils
+    assert ours.count(b"\n") == 7
