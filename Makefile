@@ -31,7 +31,6 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-## The benchmarks (minutes to an hour): bursts on the embedded and distributed stacks, backup throughput.
+## The benchmarks (about an hour and a half, each bounded): figures and targets into BENCHMARKS.md.
 bench: $(STAMP) services
-	$(PY) bench/burst.py -n 100
-	$(PY) bench/burst.py -n 50 --executor celery
+	$(PY) -m bench.run

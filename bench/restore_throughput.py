@@ -15,7 +15,7 @@ data (1 GiB by default) is written on the server's own disk, then, side by side 
 
 Every pipeline script is the one `render_script` returns, run over SSH with the host key pinned.
 Prints seconds, MiB/s and the ratio pipeline / by hand (target ≤ 1.3).
-Usage: `python bench/restore_throughput.py [--mib 1024]`.
+Usage: `python -m bench.restore_throughput [--mib 1024] [--json PATH]`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.common import bound, write_json
 from stack.deposited_server import CLIENT_DIR, DepositedServer
 from stack.sshd import Sshd
 
@@ -57,7 +58,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="SB-8-7 data path throughput")
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--json", type=Path, help="also write the figures to this file (for BENCHMARKS.md)")
+    parser.add_argument("--timeout", type=float, default=1200)
     args = parser.parse_args()
+    bound(args.timeout)
     with tempfile.TemporaryDirectory(prefix="sb87-throughput-") as tmp:
         root = Path(tmp)
         password = root / "master-password"
@@ -197,13 +200,13 @@ def main() -> int:
     print(row("by hand: restic restore through the push path", hand_server))
     print(f"  ratio pipeline / by hand: {pipeline_server / hand_server:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({
+        write_json(args.json, {
             "mib": mib, "files": files,
             "backup": {"pipeline_s": pipeline_backup, "by_hand_s": hand_push, "local_disk_s": hand_local},
             "archive": {"pipeline_s": pipeline_archive, "by_hand_s": hand_archive,
                         "by_hand_openssl_s": fast_hand_archive, "verify_s": verify},
             "restore_to_server": {"pipeline_s": pipeline_server, "by_hand_s": hand_server},
-        }, indent=2))
+        })
     return 0
 
 

@@ -1,0 +1,156 @@
+"""What every benchmark shares: the machine it ran on, percentiles, a time bound, a throwaway stack
+that cleans up after itself (databases included) and the JSON file `bench/report.py` reads.
+
+Benchmarks are not tests: they print figures and write them to `--json`; whether a target is met
+is decided once, in bench/report.py, next to the figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from sb87.settings import PROJECT_ROOT
+from stack import Stack, free_ports
+from stack.server_databases import ServerPostgres, pg_server_url
+
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+# Databases a benchmark created on the machine's PostgreSQL and has not dropped yet. A benchmark
+# killed outright (SIGKILL, a lost machine) cannot clean up; the next one drops what is listed here.
+PENDING_DATABASES = RESULTS_DIR / ".pending-databases"
+
+
+class BenchTimeout(Exception):
+    """The benchmark's own time bound ran out (raised in the main thread by SIGALRM)."""
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, CPU and date: written next to every figure."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": model or platform.processor(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, p95, min and max of a sample, for the report."""
+    if not values:
+        return {}
+    return {"n": len(values), "median": statistics.median(values), "p95": percentile(values, 0.95),
+            "min": min(values), "max": max(values)}
+
+
+def bound(seconds: float) -> None:
+    """Stop this benchmark after `seconds` (BenchTimeout), and turn SIGTERM into a clean exit, so that
+    `with` blocks stop what they started either way."""
+    def expired(*_: Any) -> None:
+        raise BenchTimeout(f"time bound of {seconds:.0f} s reached")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(max(1, int(seconds)))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def drop_leftover_databases() -> None:
+    """Drop the machine-PostgreSQL databases of earlier benchmarks that were killed before cleaning up
+    (those whose process is gone; a benchmark still running keeps its own)."""
+    if not PENDING_DATABASES.exists():
+        return
+    for line in PENDING_DATABASES.read_text().splitlines():
+        pid, _, home = line.partition(" ")
+        if home and not psutil.pid_exists(int(pid)):
+            ServerPostgres(pg_server_url(), Path(home)).drop()
+            _pending(Path(home), add=False, pid=int(pid))
+
+
+def _pending(home: Path, add: bool, pid: int | None = None) -> None:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    entry = f"{pid or os.getpid()} {home}"
+    lines = set(PENDING_DATABASES.read_text().splitlines()) if PENDING_DATABASES.exists() else set()
+    lines = lines | {entry} if add else lines - {entry}
+    if lines:
+        PENDING_DATABASES.write_text("\n".join(sorted(lines)) + "\n")
+    else:
+        PENDING_DATABASES.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def throwaway_stack(name: str, **kwargs: Any) -> Iterator[Stack]:
+    """A started stack in a temporary folder, stopped and discarded (its databases dropped) on the way
+    out, whether the benchmark ends, fails, times out or is stopped with SIGTERM or Ctrl-C."""
+    drop_leftover_databases()
+    with tempfile.TemporaryDirectory(prefix=f"sb87-bench-{name}-") as tmp:
+        home = Path(tmp) / "stack"
+        stack = Stack(home, ports=free_ports(), **kwargs)
+        celery = stack.executor == "celery"
+        if celery:
+            _pending(stack.home, add=True)
+        try:
+            with stack:
+                yield stack
+        finally:
+            stack.discard()
+            if celery:
+                _pending(stack.home, add=False)
+
+
+def write_json(path: Path | None, figures: dict[str, Any]) -> None:
+    """Write the figures (with the machine) where bench/report.py will read them."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine(), **figures}, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+class Sampler:
+    """Polls a function once a second in a thread (resident memory, health) until stopped."""
+
+    def __init__(self, poll: Any, interval: float = 1.0) -> None:
+        import threading
+
+        self._poll, self._interval = poll, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.samples: list[Any] = []
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self.samples.append((time.monotonic(), self._poll()))
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join()
