@@ -69,10 +69,13 @@ class Report:
         for name, data in zip(names, loaded, strict=True):
             self.parts.append(_where(data, self.commands[name]) if data else f"`{self.commands[name]}`: "
                               + _missing(name))
-        if all(d is not None for d in loaded):
+        before = len(self.targets)
+        if any(d is not None for d in loaded):
+            # A section shows what was measured; a figure that needs what was not is listed as such.
             self.parts.append("\n" + body(*loaded) + "\n")
-        else:
-            for figure in getattr(body, "figures", ()):
+        reported = {figure for figure, *_ in self.targets[before:]}
+        for figure in getattr(body, "figures", ()):
+            if figure[0] not in reported:
                 self.targets.append((figure[0], figure[1], "not measured", None))
 
     def text(self) -> str:
@@ -98,19 +101,24 @@ def write_report(benchmarks: Iterable[_Bench]) -> Path:
     r = Report(benchmarks)
 
     @figures(("decision → next task, embedded", "median ≤ 1.5 s, p95 ≤ 3 s"))
-    def decisions(local: dict[str, Any], celery: dict[str, Any]) -> str:
+    def decisions(local: dict[str, Any] | None, celery: dict[str, Any] | None) -> str:
         rows = []
         for mode, d in (("embedded (LocalExecutor)", local), ("Celery", celery)):
+            if d is None:
+                rows.append(f"| {mode} | not measured | | | | | | |")
+                continue
             req, base = d["request"], d["baseline"]
             rows.append(f"| {mode} | {_s(req['median'])} | {_s(req['p95'])} | {_s(base['median'])} | "
                         f"{_s(base['p95'])} | {d['ratio_median']:.2f} | {d['ratio_p95']:.2f} | {d['failed_tasks']} |")
+        if local is None:
+            return "| mode | median | p95 |\n|---|---|---|\n" + "\n".join(rows) + "\n"
         req = local["request"]
         met = r.target("decision → next task, embedded", "median ≤ 1.5 s, p95 ≤ 3 s",
                        f"median {_s(req['median'])}, p95 {_s(req['p95'])}",
                        req["median"] <= 1.5 and req["p95"] <= 3)
         return ("| mode | median | p95 | baseline median | baseline p95 | ratio median | ratio p95 | failed tasks |\n"
                 "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
-                + f"\n\nTarget on the embedded default: median ≤ 1.5 s and p95 ≤ 3 s: {met}.\n")
+                + f"\n\nTarget on the embedded default: median ≤ 1.5 s and p95 ≤ 3 s: {met}.\n" + DECISION_NOTES)
 
     r.section("Decision → next task start", ["decision_local", "decision_celery"], decisions,
               "From the REST call that answers the director's decision to the start of `record_decision`, "
@@ -126,7 +134,7 @@ def write_report(benchmarks: Iterable[_Bench]) -> Path:
               "500 waits made the pre-3.3 way, as poke-mode sensors (`bench/dags/sb87_bench_poke_wait.py`).")
 
     @figures(("100 at once: all waiting", "≤ 45 s, no failures"))
-    def burst(approve: dict[str, Any], reject: dict[str, Any]) -> str:
+    def burst(approve: dict[str, Any] | None, reject: dict[str, Any] | None) -> str:
         return burst_section(r, approve, reject)
 
     r.section("100 requests at once (embedded default)", ["burst_approve", "burst_reject"], burst,
@@ -188,7 +196,7 @@ def write_report(benchmarks: Iterable[_Bench]) -> Path:
               "own sshd, mount namespace and data on 127.0.0.2). Pipeline and by-hand runs alternate, best of two.")
 
     @figures(("Celery, 50 full requests", "(no target: pool size effect)"))
-    def celery(pool2: dict[str, Any], pool6: dict[str, Any]) -> str:
+    def celery(pool2: dict[str, Any] | None, pool6: dict[str, Any] | None) -> str:
         return celery_section(r, pool2, pool6)
 
     r.section("Celery mode: 50 full requests", ["celery_pool2", "celery_pool6"], celery,
@@ -199,6 +207,38 @@ def write_report(benchmarks: Iterable[_Bench]) -> Path:
     REPORT.write_text(r.text(), encoding="utf-8")
     return REPORT
 
+
+DECISION_NOTES = """
+**Where the time goes** (Airflow 3.3's own path, which the baseline takes too). An answer sets the
+parked task to `scheduled` (the hitlDetails endpoint's response handler); the scheduler queues it on a
+later loop; a worker starts a task process, which parses the DAG file and runs `execute_complete`; the
+scheduler sees it succeed and queues the next task on a later loop; a worker starts that task's process.
+That is two scheduler passes and two task-process starts, with the scheduler's 1 s idle sleep between
+loops, on 2 cores: the baseline alone needs about 3 s. The request DAG adds to that:
+- each of the two task processes parses the 37-task DAG file (see *DAG parse time*);
+- the decision's `execute_complete` reads the answer back from Airflow's own record through the REST
+  API before anything acts on it (the defence against forged approvals, issue 11);
+- the scheduler's loop is longer with many runs of a large DAG open (see *500 waiting*).
+
+An earlier version of this benchmark gave each answer while the previous request's next steps were still
+running. It measured a median of 4.8 s for both DAGs, so the machine's free CPU decides as much as the DAG does.
+Not tuned in this round: `[scheduler] scheduler_idle_sleep_time` (shorter loops for more idle CPU), and
+a cheaper DAG parse.
+"""
+
+WAITING_NOTES = """
+**Reading it.** On Airflow 3.3 a human-in-the-loop task parks in `awaiting_input`: no worker, no
+trigger, no pool slot, so 500 waiting requests hold nothing. The same 500 waits as poke-mode sensors
+hold every LocalExecutor worker (8 of 8) and the rest queue behind them; nothing else could run. The
+scheduler still examines up to 20 running runs per loop (`max_dagruns_per_loop_to_schedule`), and one
+examination of the 37-task request DAG costs 15–30 ms (`dagrun.dependency-check`), which is most of the
+loop: it does not grow with the number waiting, and `max_dagruns_per_loop_to_schedule` is the lever if
+it must shrink. The metadata database grows by about 60 KiB per waiting request (its task instances,
+human-in-the-loop details and rendered fields). Getting 500 requests to the director took 14 min for
+the reason given under *100 requests at once*: 2,000 task processes on 2 cores. In the poke run the
+scheduler reported no loop duration inside the window (at 20 runs it did: median 0.36 s, p95 0.84 s);
+this was not looked into further.
+"""
 
 BURST_NOTES = """
 **Why 100 requests take longer than 45 s to reach the director.** Before step 2 every request runs four
@@ -236,8 +276,10 @@ Profiled with `set -x` timestamps: two extra copies through 64 KiB pipes (`tee` 
 manifest, `tee` again for the archive's hash) and coreutils' `sha256sum` at 3 s per GiB, where
 OpenSSL's (SHA-NI) takes 0.8 s. The manifest is now taken by one pass-through process with 1 MiB
 pipes, `zstd` writes the file itself, and the archive is hashed with Python's hashlib (OpenSSL).
-The by-hand baseline keeps `sha256sum`, as the issue defines it; the row with `openssl dgst` shows
-the pipeline against the fastest by-hand run too.
+The by-hand baseline keeps `sha256sum`, as the issue defines it; the figure with `openssl dgst` shows
+the pipeline against the fastest by-hand run too. The restore onto the server (1.21–1.37× before)
+builds its manifest the same way where the server has python3: the same lines `find | sort | xargs
+sha256sum` writes, checked afterwards by coreutils' `sha256sum -c` on the server.
 """
 
 
@@ -271,7 +313,7 @@ def waiting_section(r: Report, data: dict[str, Any]) -> str:
             f"{med(d, 'queued_tis')} / {med(d, 'scheduled_tis')}",
             pools(d),
             (f"{_s(loop.get('median'))} / {_s(loop.get('p95'))} ({loop.get('n')} loops)" if loop
-             else d.get("scheduler_loop_note", "not emitted")),
+             else d.get("scheduler_loop_note", "not emitted").split(";")[0]),
             mem(d, "api-server"),
             mem(d, "scheduler"),
             f"{_mib(d.get('metadata_db_bytes_idle'))} → {_mib(d.get('metadata_db_bytes'))}",
@@ -295,7 +337,8 @@ def waiting_section(r: Report, data: dict[str, Any]) -> str:
     return (f"| {data.get('n')} waiting | human-in-the-loop (the request DAG) | poke-mode sensors (baseline) |\n"
             "|---|---|---|\n" + rows + f"\n\nMeasured over a {data.get('window_s')} s window with all "
             f"requests waiting (baseline: {data.get('poke_window_s')} s from the end of triggering), sampled "
-            "every 2 s; the loop time is the scheduler's own StatsD timer `scheduler.scheduler_loop_duration`.\n")
+            "every 2 s; the loop time is the scheduler's own StatsD timer `scheduler.scheduler_loop_duration`.\n"
+            + WAITING_NOTES)
 
 
 def _failures(d: dict[str, Any]) -> int:
@@ -338,25 +381,27 @@ def _run_rows(runs: list[tuple[str, dict[str, Any]]]) -> str:
     ])
 
 
-def burst_section(r: Report, approve: dict[str, Any], reject: dict[str, Any]) -> str:
-    waits = [d.get("all_waiting_director_s") for d in (approve, reject)]
+def burst_section(r: Report, approve: dict[str, Any] | None, reject: dict[str, Any] | None) -> str:
+    runs = [(name, d) for name, d in (("approve all", approve), ("reject all", reject)) if d is not None]
+    waits = [d.get("all_waiting_director_s") for _, d in runs]
     slowest = max((w for w in waits if w is not None), default=None)
-    failures = _failures(approve) + _failures(reject)
+    failures = sum(_failures(d) for _, d in runs)
     ok = slowest is not None and slowest <= 45 and failures == 0
+    which = " and ".join(name for name, _ in runs)
     r.target("100 at once: all waiting", "≤ 45 s, no failures",
-             f"{_s(slowest)} (slower of the two runs), {failures} failures", ok)
-    exact = all(d["mail"]["runs_exact"] == d["requests"] and not d["mail"]["duplicates"] for d in (approve, reject))
+             f"{_s(slowest)} ({which}), {failures} failures", ok)
+    exact = all(d["mail"]["runs_exact"] == d["requests"] and not d["mail"]["duplicates"] for _, d in runs)
     r.target("100 at once: e-mails per run", "exactly as expected",
-             f"approve {_mail(approve)}; reject {_mail(reject)}", exact)
-    per_run = ", ".join(f"{k} {v}" for k, v in approve["mail"]["expected_per_run"].items()) \
-        if isinstance(approve["mail"]["expected_per_run"], dict) else approve["mail"]["expected_per_run"]
-    return (_run_rows([("approve all", approve), ("reject all", reject)])
+             "; ".join(f"{name}: {_mail(d)}" for name, d in runs), exact)
+    missing = [name for name, d in (("approve all", approve), ("reject all", reject)) if d is None]
+    return (_run_rows(runs)
             + f"\n\nAll waiting within 45 s with no failures: {_met(ok)}. Every run got exactly its e-mails: "
-            f"{_met(exact)} (expected per approved run: {per_run}).\n" + BURST_NOTES)
+            f"{_met(exact)}.\n" + (f"Not measured in this run: {', '.join(missing)}.\n" if missing else "")
+            + BURST_NOTES)
 
 
-def celery_section(r: Report, pool2: dict[str, Any], pool6: dict[str, Any]) -> str:
-    runs = [(f"pool {d['backup_pool']['slots']} slots", d) for d in (pool2, pool6)]
+def celery_section(r: Report, pool2: dict[str, Any] | None, pool6: dict[str, Any] | None) -> str:
+    runs = [(f"pool {d['backup_pool']['slots']} slots", d) for d in (pool2, pool6) if d is not None]
     walls = ", ".join(f"{name}: {_s(d.get('first_answer_to_all_ended_s'))}" for name, d in runs)
     r.target("Celery, 50 full requests", "(no target: the pool's effect)", walls, None)
 
