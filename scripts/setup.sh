@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # libicu-dev, pkg-config and g++ build PyICU (Thai line breaking in the memos); chromium drives the
 # browser test (playwright never downloads a browser here). rclone serves the append-only repository,
-# cron runs the deposited servers' schedules, zstd/zip/unzip pack and check the Restore File.
-APT_PACKAGES=(openssh-server openssh-client restic rclone cron zstd zip unzip fonts-tlwg-laksaman poppler-utils
+# cron runs the deposited servers' schedules, zstd/zip/unzip pack and check the Restore File, and
+# Debian's python3 is the hosts' own (the manifests' hashlib; ssh sessions don't see pyenv).
+APT_PACKAGES=(openssh-server openssh-client python3 restic rclone cron zstd zip unzip fonts-tlwg-laksaman poppler-utils
               libicu-dev pkg-config g++ chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

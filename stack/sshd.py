@@ -58,6 +58,11 @@ def sshd_config(port: int, address: str, host_key: Path, pid_file: str, authoriz
         "MaxStartups 50:30:100\n"
         "MaxSessions 50\n"
         "Subsystem sftp internal-sftp\n"
+        # A neutral shell for every session, like a server's: Debian's bash reads ~/.bashrc for an ssh
+        # command unless SHLVL says it is nested, and this machine's root ~/.bashrc runs `pyenv init`.
+        # An sshd killed mid-session (the fault tests) then left pyenv's rehash lock behind, and every
+        # later ssh command waited 60 s for it: CI's SSH steps timed out one after another.
+        "SetEnv SHLVL=1\n"
     )
 
 

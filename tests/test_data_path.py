@@ -164,6 +164,18 @@ def _policy(hosts: Hosts, request: dict, server_id: str, **extra: object) -> Non
     assert auth["id"] == server_id
 
 
+def test_ssh_sessions_on_the_hosts_start_without_the_login_users_bashrc(hosts: Hosts) -> None:
+    """Both hosts run commands in a neutral shell, as a server would: this machine's root ~/.bashrc runs
+    `pyenv init`, whose lock, left behind when a fault test kills sshd mid-session, stalled every later
+    SSH step for 60 s."""
+    probe = 'echo "shlvl=$SHLVL pyenv=${PYENV_ROOT-none}"; echo "$PATH"'
+    for done in (hosts.server.ssh(probe), hosts.on_backup_host(probe)):
+        assert done.returncode == 0, done.stderr
+        first, path = done.stdout.decode().splitlines()
+        assert first == "shlvl=2 pyenv=none"
+        assert ".pyenv" not in path
+
+
 def test_bytes_travel_from_the_deposited_server_into_its_append_only_repository(hosts: Hosts) -> None:
     request = _request(hosts, "srv-a", "fileserver01")
     source = _seed(hosts, data=os.urandom(300_000))
