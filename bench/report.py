@@ -8,6 +8,7 @@ reason its runner recorded.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,19 +54,49 @@ def _where(data: dict[str, Any], command: str) -> str:
             + (f", {m['cpu']}" if m.get("cpu") else "") + "\n")
 
 
+CARRIED = ("*Carried over from the previous BENCHMARKS.md: not re-run since, and its raw figures predate "
+           "`bench/results/` being kept in the repository.*\n\n")
+
+
+def _previous_report() -> tuple[dict[str, str], list[tuple[str, str, str, bool | None]]]:
+    """The sections (title: text) and target rows of the BENCHMARKS.md being replaced."""
+    if not REPORT.exists():
+        return {}, []
+    sections = {}
+    for chunk in REPORT.read_text(encoding="utf-8").split("\n## ")[1:]:
+        title, _, text = chunk.partition("\n")
+        sections[title.strip()] = text
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for line in sections.get("Targets", "").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] != "figure" and not cells[0].startswith("---"):
+            rows.append((cells[0], cells[1], cells[2], {"**met**": True, "**not met**": False}.get(cells[3])))
+    return sections, rows
+
+
 class Report:
     def __init__(self, benchmarks: Iterable[_Bench]) -> None:
         self.commands = {b.name: b.command for b in benchmarks}
         self.targets: list[tuple[str, str, str, bool | None]] = []  # figure, target, measured, met
         self.parts: list[str] = []
+        self.previous, self.previous_targets = _previous_report()
 
     def target(self, figure: str, target: str, measured: str, ok: bool | None) -> str:
         self.targets.append((figure, target, measured, ok))
         return "" if ok is None else _met(ok)
 
     def section(self, title: str, names: list[str], body: Callable[..., str], intro: str) -> None:
-        self.parts.append(f"## {title}\n\n{intro}\n")
         loaded = [_load(n) for n in names]
+        prefixes = tuple(re.split("[:,]", figure)[0] for figure, _ in getattr(body, "figures", ()))
+        old_rows = [row for row in self.previous_targets if row[0].startswith(prefixes)]
+        if all(d is None for d in loaded) and any(row[2] != "not measured" for row in old_rows):
+            # Figures measured before bench/results/ was committed: kept, and said to be old, rather
+            # than dropped because this run did not repeat them.
+            text = self.previous[title].strip("\n")
+            self.parts.append(f"## {title}\n\n" + ("" if text.startswith(CARRIED.strip()) else CARRIED) + text + "\n")
+            self.targets.extend(old_rows)
+            return
+        self.parts.append(f"## {title}\n\n{intro}\n")
         for name, data in zip(names, loaded, strict=True):
             self.parts.append(_where(data, self.commands[name]) if data else f"`{self.commands[name]}`: "
                               + _missing(name))
@@ -82,9 +113,10 @@ class Report:
         rows = "\n".join(f"| {f} | {t} | {m} | {'' if ok is None else _met(ok)} |" for f, t, m, ok in self.targets)
         return ("# SB-8-7 benchmarks\n\n"
                 "Written by `make bench` (`python -m bench.run`; `--only NAME` re-runs one benchmark, `--report` "
-                "only rewrites this file). Every figure names its command, the machine and the date; its "
-                "baseline ran in the same run, on the same machine. These machines are shared and noisy: the "
-                "ratios are what count. None of this runs in `make test`.\n\n"
+                "only rewrites this file from the raw figures kept in `bench/results/*.json`). Every figure "
+                "names its command, the machine and the date; its baseline ran in the same run, on the same "
+                "machine. These machines are shared and noisy: the ratios are what count. "
+                "None of this runs in `make test`.\n\n"
                 "## Targets\n\n| figure | target | measured | |\n|---|---|---|---|\n" + rows + "\n\n"
                 + "\n".join(self.parts))
 
