@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 logs=$(mktemp -d)
 
-SB87_TEST_MODES=local "$PY" -m pytest -m stack --ignore=tests/test_stack.py "$@" > "$logs/embedded.log" 2>&1 &
+SB87_TEST_MODES=local "$PY" -m pytest -m stack --ignore=tests/test_stack.py --durations=12 "$@" > "$logs/embedded.log" 2>&1 &
 embedded=$!
-SB87_TEST_MODES=celery "$PY" -m pytest --ignore=tests/test_browser.py "$@" > "$logs/rest.log" 2>&1 &
+SB87_TEST_MODES=celery "$PY" -m pytest --ignore=tests/test_browser.py --durations=12 "$@" > "$logs/rest.log" 2>&1 &
 rest=$!
 wait "$embedded"; embedded_rc=$?
 wait "$rest"; rest_rc=$?

@@ -10,6 +10,8 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import httpx
+
 from sb87 import steps
 from stack.client import ApiClient
 
@@ -97,7 +99,12 @@ def wait_for_run(client: ApiClient, run_id: str, timeout: float = 300, dag_id: s
     deadline = time.monotonic() + timeout
     state = None
     while time.monotonic() < deadline:
-        state = run_state(client, run_id, dag_id)
+        try:
+            state = run_state(client, run_id, dag_id)
+        except httpx.TimeoutException:
+            # An api-server starved of CPU for a moment (two stacks on two cores) is not the run's
+            # state; the wait has its own deadline and asks again, as wait_for_dag does.
+            continue
         if state in RUN_ENDED:
             return state
         time.sleep(0.5)

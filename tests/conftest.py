@@ -48,7 +48,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (drop if mode is not None and mode not in wanted else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # The shared stack's tests last: a session-scoped stack starts at its first test and idles at
+    # about a core until the session ends, which slowed everything run after it (and the other
+    # pytest process of `make test`) and loaded the smoke stack's first SSH step until it failed.
+    items[:] = sorted(keep, key=lambda item: "airflow_stack" in getattr(item, "fixturenames", ()))
 
 
 #: The end-to-end suite runs once per mode: the embedded default (LocalExecutor, private PostgreSQL)

@@ -21,6 +21,8 @@ import pytest
 from stack import Stack, free_ports, read_mail
 from stack.embedded import throwaway_home
 from stack.ports import port_in_use
+from stack.procs import log_tail
+from stack.rest_driver import wait_for_run
 
 pytestmark = pytest.mark.stack
 
@@ -89,19 +91,21 @@ def _run(stack: Stack, dag_id: str, timeout: float = 120) -> tuple[str, str]:
     status, body = api.post(f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": {}})
     assert status == 200, body
     run_id = body["dag_run_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, run = api.get(f"dags/{dag_id}/dagRuns/{run_id}")
-        if run["state"] in ("success", "failed"):
-            return run_id, run["state"]
-        time.sleep(1)
-    raise AssertionError(f"{dag_id} run {run_id} still {run['state']} after {timeout}s")
+    return run_id, wait_for_run(api, run_id, timeout=timeout, dag_id=dag_id)
 
 
 def _task_log(stack: Stack, dag_id: str, run_id: str, task_id: str) -> str:
+    """What an operator would read for a failed smoke task: its log as the API serves it, then (the
+    API may answer before the supervisor's last lines are written) the log files themselves, and the
+    tails of the sshd and scheduler logs."""
     status, body = stack.client("admin").get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1")
     assert status == 200, body
-    return json.dumps(body, ensure_ascii=False)
+    time.sleep(3)
+    files = sorted((stack.airflow_home / "logs").glob(f"dag_id={dag_id}/**/task_id={task_id}/*.log"))
+    on_disk = "\n".join(f"--- {f}\n{f.read_text(errors='replace')[-6000:]}" for f in files)
+    tails = "\n".join(f"--- {name}.log\n{log_tail(stack.logs_dir / f'{name}.log', 25)}"
+                      for name in ("sshd", "scheduler"))
+    return f"{json.dumps(body, ensure_ascii=False)}\n{on_disk}\n{tails}"
 
 
 def test_all_components_report_healthy(smoke_stack: Stack) -> None:
