@@ -31,6 +31,6 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-## The benchmarks (about an hour and a half, each bounded): figures and targets into BENCHMARKS.md.
+## The benchmarks (several hours, each bounded): figures and targets into BENCHMARKS.md.
 bench: $(STAMP) services
 	$(PY) -m bench.run

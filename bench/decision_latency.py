@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.common import bound, spread, throwaway_stack, write_json
+from bench.common import BenchTimeout, bound, spread, throwaway_stack, write_json
 from sb87 import steps
 from sb87.settings import PROJECT_ROOT
 from stack.client import ApiClient
@@ -76,6 +76,25 @@ def wait_settled(admin: ApiClient, dag_id: str, run_id: str, waiting_task: str |
     raise TimeoutError(f"{run_id} of {dag_id} did not settle within {timeout:.0f} s")
 
 
+def _answer_in_turn(person: ApiClient, admin: ApiClient, requests: list[str], baselines: list[str],
+                    approve: str, approve_input: dict, ours: list[float], theirs: list[float]) -> None:
+    """Answer each request's director decision, then a baseline decision, one at a time, appending
+    each latency as it is measured (so a time bound keeps what came before it)."""
+    for request_run, baseline_run in zip(requests, baselines, strict=True):
+        sent = time.time()
+        status, body = respond(person, request_run, approve, approve_input, steps.DIRECTOR_DECISION)
+        if status != 200:
+            raise SystemExit(f"answer refused: HTTP {status} {body}")
+        ours.append(next_task_latency(admin, DAG_ID, request_run, steps.DECISION_RECORD, sent))
+        wait_settled(admin, DAG_ID, request_run, steps.details_task(1))
+        sent = time.time()
+        status, body = respond(admin, baseline_run, "Approve", {}, "decision", BASELINE_DAG)
+        if status != 200:
+            raise SystemExit(f"baseline answer refused: HTTP {status} {body}")
+        theirs.append(next_task_latency(admin, BASELINE_DAG, baseline_run, "next_step", sent))
+        wait_settled(admin, BASELINE_DAG, baseline_run, None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="SB-8-7 decision → next task start")
     parser.add_argument("-n", type=int, default=50)
@@ -84,6 +103,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     bound(args.timeout)
+    timed_out = False
     sample = json.loads((PROJECT_ROOT / "config" / "sample_request.json").read_text(encoding="utf-8"))
     director, _, approve, approve_input = human_steps()[0]
 
@@ -112,19 +132,12 @@ def main() -> int:
 
             ours: list[float] = []
             theirs: list[float] = []
-            for request_run, baseline_run in zip(requests, baselines, strict=True):
-                sent = time.time()
-                status, body = respond(person, request_run, approve, approve_input, steps.DIRECTOR_DECISION)
-                if status != 200:
-                    raise SystemExit(f"answer refused: HTTP {status} {body}")
-                ours.append(next_task_latency(admin, DAG_ID, request_run, steps.DECISION_RECORD, sent))
-                wait_settled(admin, DAG_ID, request_run, steps.details_task(1))
-                sent = time.time()
-                status, body = respond(admin, baseline_run, "Approve", {}, "decision", BASELINE_DAG)
-                if status != 200:
-                    raise SystemExit(f"baseline answer refused: HTTP {status} {body}")
-                theirs.append(next_task_latency(admin, BASELINE_DAG, baseline_run, "next_step", sent))
-                wait_settled(admin, BASELINE_DAG, baseline_run, None)
+            try:
+                _answer_in_turn(person, admin, requests, baselines, approve, approve_input, ours, theirs)
+            except BenchTimeout:
+                # What was measured until the bound is kept, with its count and the flag.
+                timed_out = True
+                ours, theirs = ours[:len(theirs)], theirs
             _, body = admin.get("dags/~/dagRuns/~/taskInstances", state="failed", limit=100)
             failed = body.get("total_entries", 0)
             failed_ids = [(ti["dag_id"], ti["task_id"]) for ti in body.get("task_instances", [])]
@@ -137,11 +150,12 @@ def main() -> int:
               f"(min {s['min']:.2f}, max {s['max']:.2f})")
     print(f"  ratio to the baseline: median {request['median'] / baseline['median']:.2f}, "
           f"p95 {request['p95'] / baseline['p95']:.2f}; failed tasks: {failed} {failed_ids}")
-    write_json(args.json, {"executor": args.executor, "n": args.n, "request": request, "baseline": baseline,
+    write_json(args.json, {"executor": args.executor, "n": len(ours), "asked": args.n, "timed_out": timed_out,
+                           "request": request, "baseline": baseline,
                            "ratio_median": request["median"] / baseline["median"],
                            "ratio_p95": request["p95"] / baseline["p95"], "failed_tasks": failed,
                            "failed": failed_ids})
-    return 0
+    return 1 if timed_out else 0
 
 
 if __name__ == "__main__":
