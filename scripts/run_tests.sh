@@ -1,30 +1,51 @@
 #!/usr/bin/env bash
-# `make test`'s test run: two pytest processes side by side on the machine's two cores.
-#   embedded: every end-to-end test on the embedded default (LocalExecutor, SimpleAuthManager) and the
-#             browser test: one stack for all of them;
-#   the rest: the distributed mode's tests (CeleryExecutor, FAB: one stack), the stack smoke tests and
-#             every test that needs no stack.
-# Each keeps its full output in a log that is printed when both are done; the exit status fails if
-# either failed, and the last line adds their counts up.
+# `make test`'s test run: three pytest processes side by side on the machine's two cores.
+#   embedded-faults: the end-to-end tests that inject a fault or load the stack (scheduler killed with 50
+#                    decisions waiting, sshd killed mid-backup, SMTP outage, a decision left waiting) and
+#                    the intake refusals, on the embedded default (LocalExecutor, SimpleAuthManager);
+#   embedded:        the other end-to-end tests and the browser test, on a second embedded stack;
+#   the rest:        the distributed mode's tests (CeleryExecutor, FAB: one stack), the stack smoke tests
+#                    and every test that needs no stack.
+# An end-to-end test mostly waits for Airflow to start its next task, so two embedded stacks take about
+# half the time of one running every scenario in turn. Each process keeps its full output in a log that
+# is printed when all are done; the exit status fails if any failed, and the last line adds their
+# counts up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 logs=$(mktemp -d)
+FAULTS="fifty_waiting_decisions or sshd_killed or smtp_outage or decision_left_waiting or hostile or schema_cannot"
 
-SB87_TEST_MODES=local "$PY" -m pytest -m stack --ignore=tests/test_stack.py --durations=12 "$@" > "$logs/embedded.log" 2>&1 &
-embedded=$!
-SB87_TEST_MODES=celery "$PY" -m pytest --ignore=tests/test_browser.py --durations=12 "$@" > "$logs/rest.log" 2>&1 &
-rest=$!
-wait "$embedded"; embedded_rc=$?
-wait "$rest"; rest_rc=$?
+part() {  # part NAME MODES PYTEST-ARGS...: one pytest process in the background, its output in NAME.log
+  local name=$1 modes=$2
+  shift 2
+  SB87_TEST_MODES=$modes "$PY" -m pytest --durations=12 "$@" > "$logs/$name.log" 2>&1 &
+  pids+=("$!")
+  names+=("$name")
+}
+pids=()
+names=()
+part embedded-faults local -m stack tests/test_end_to_end.py -k "$FAULTS" "$@"
+part embedded local -m stack tests/test_end_to_end.py tests/test_browser.py -k "not ($FAULTS)" "$@"
+part rest celery --ignore=tests/test_browser.py "$@"
 
-for part in embedded rest; do
-  printf '\n===== %s =====\n' "$part"
-  cat "$logs/$part.log"
+status=0
+codes=()
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}"
+  code=$?
+  codes+=("${names[$i]} exit $code")
+  [ "$code" -eq 0 ] || status=1
 done
-count() { grep -hoE "[0-9]+ $1" "$logs"/*.log | tail -n 2 | awk '{s += $1} END {print s + 0}'; }
-summary=$(tail -n 1 -q "$logs"/*.log | tr '\n' ' ')
-printf '\nmake test: embedded exit %s, rest exit %s (%s)\n' "$embedded_rc" "$rest_rc" "$summary"
+
+summaries=""
+for name in "${names[@]}"; do
+  printf '\n===== %s =====\n' "$name"
+  cat "$logs/$name.log"
+  summaries+="$(tail -n 1 "$logs/$name.log") "
+done
+count() { grep -oE "[0-9]+ $1" <<< "$summaries" | awk '{s += $1} END {print s + 0}'; }
+printf '\nmake test: %s (%s)\n' "$(IFS=,; echo "${codes[*]}")" "$summaries"
 printf '%s passed, %s failed\n' "$(count passed)" "$(( $(count failed) + $(count error) ))"
 rm -rf "$logs"
-[ "$embedded_rc" -eq 0 ] && [ "$rest_rc" -eq 0 ]
+exit "$status"

@@ -147,9 +147,10 @@ def airflow_config_env(
         "AIRFLOW__API__SECRET_KEY": stack_secrets["api_secret_key"],
         "AIRFLOW__API_AUTH__JWT_SECRET": stack_secrets["jwt_secret"],
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn,
-        # new DAG files show up within seconds instead of the default 5 minutes
+        # New DAG files show up within seconds instead of the default 5 minutes. A known file is
+        # re-parsed every 30 s, the default, as in the deployment: measured on an idle stack, every
+        # 10 s made the dag-processor take 0.17 of a core instead of 0.06, parsing unchanged files.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
         "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["worker_log"]),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["triggerer_log"]),
