@@ -93,7 +93,8 @@ class Report:
         loaded = [_load(n) for n in names]
         prefixes = tuple(re.split("[:,]", figure)[0] for figure, _ in getattr(body, "figures", ()))
         old_rows = [row for row in self.previous_targets if row[0].startswith(prefixes)]
-        if all(d is None for d in loaded) and any(row[2] != "not measured" for row in old_rows):
+        if (all(d is None for d in loaded) and title in self.previous
+                and any(row[2] != "not measured" for row in old_rows)):
             # Figures measured before bench/results/ was committed: kept, and said to be old, rather
             # than dropped because this run did not repeat them.
             text = self.previous[title].strip("\n")
