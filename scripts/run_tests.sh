@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`'s test run: three pytest processes side by side on the machine's two cores.
-#   embedded-faults: the end-to-end tests that inject a fault or load the stack (scheduler killed with 50
-#                    decisions waiting, sshd killed mid-backup, SMTP outage, a decision left waiting) and
-#                    the intake refusals, on the embedded default (LocalExecutor, SimpleAuthManager);
+#   embedded-faults: the end-to-end tests that inject a fault (scheduler killed with 50 decisions waiting,
+#                    sshd killed mid-backup, SMTP outage) and the intake refusals, on the embedded default
+#                    (LocalExecutor, SimpleAuthManager);
 #   embedded:        the other end-to-end tests and the browser test, on a second embedded stack;
 #   the rest:        the distributed mode's tests (CeleryExecutor, FAB: one stack), the stack smoke tests
 #                    and every test that needs no stack.
@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 logs=$(mktemp -d)
-FAULTS="fifty_waiting_decisions or sshd_killed or smtp_outage or decision_left_waiting or hostile or schema_cannot"
+FAULTS="fifty_waiting_decisions or sshd_killed or smtp_outage or hostile or schema_cannot"
 
 part() {  # part NAME MODES PYTEST-ARGS...: one pytest process in the background, its output in NAME.log
   local name=$1 modes=$2
