@@ -73,7 +73,9 @@ with DAG(
         """Queues the acknowledgement (receipt number, expected completion date) in the outbox, once."""
         return intake.acknowledge(request, receipt, run_id)
 
-    @task(task_display_name="ขั้นตอนที่ 1 ตรวจชุดข้อมูลที่ขอกู้คืน", pool=cfg.backup_pool, retries=2)
+    # Not in the backup host's pool: a half-second listing must not queue behind step 6's long jobs
+    # before the director is even asked (tests/test_dag_integrity.py, BENCHMARKS.md *100 at once*).
+    @task(task_display_name="ขั้นตอนที่ 1 ตรวจชุดข้อมูลที่ขอกู้คืน", retries=2)
     def check_restore_source(request: dict, run_id=None) -> str | None:
         """A restore request: a snapshot at or before `as_of` exists on the backup host, before anyone is asked."""
         return restore_source(request, run_id)

@@ -60,6 +60,18 @@ def test_retries_only_where_safe(dagbag: DagBag) -> None:
             assert t.cmd_timeout and t.cmd_timeout > 10, "SSHOperator's 10 s default is too short for backups"
 
 
+def test_nothing_before_the_directors_decision_waits_for_the_backup_hosts_pool(dagbag: DagBag) -> None:
+    """The pool bounds the backup host's long jobs. A request must reach the director without queueing
+    behind them: with 2 slots, 100 requests' restore checks (0.5 s of work each) waited a median of 35 s
+    for a slot (bench/burst.py), and two long restores (step 6) holding both slots would hold every new
+    request's question to the director until they end."""
+    dag = dagbag.dags[steps.DAG_ID]
+    before = dag.get_task(steps.DIRECTOR_DECISION).get_flat_relative_ids(upstream=True)
+    assert before, "the director's decision has upstream steps"
+    pooled = sorted(t for t in before if dag.get_task(t).pool != "default_pool")
+    assert not pooled, f"{pooled} wait for a pool before the director is asked"
+
+
 def test_parse_time_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     """Parse time counts against the dag-processor: report it and keep it well under its timeout."""
     for path in sorted(DAGS_DIR.glob("*.py")):

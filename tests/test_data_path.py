@@ -196,6 +196,42 @@ def test_bytes_travel_from_the_deposited_server_into_its_append_only_repository(
     assert not (Path(os.environ["SB87_REPO_ROOT"]) / AGENCY).exists(), "repositories are keyed by id only"
 
 
+def test_requests_for_one_server_copy_its_password_at_the_same_moment_and_all_succeed(hosts: Hosts) -> None:
+    """Two requests for the same server may reach step 5 together (100 at once in bench/burst.py did:
+    one writer renamed the shared temporary file away from the other, whose try then failed). Eight
+    copies at once, three times: every one succeeds, the password arrives whole, and no temporary file
+    is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    request = _request(hosts, "srv-race", "fileserver-race")
+    hosts.run("create_policy", request)
+    source = Path(os.environ["SB87_REPO_ROOT"]) / "srv-race.policy" / "client-password"
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for copy in [pool.submit(hosts.copy_password, "srv-race") for _ in range(8)]:
+                copy.result()  # raises what the copy raised
+    folder = f"{CLIENT_DIR}/srv-race"
+    assert hosts.server.read_file(f"{folder}/password") == source.read_bytes()
+    left = hosts.server.inside(["ls", "-A", folder]).stdout.decode().split()
+    assert left == ["password"], left
+
+
+def test_two_test_backups_of_one_server_at_once_each_report_their_own_snapshot(hosts: Hosts) -> None:
+    """Two requests' step 5 on one server at the same moment take turns (one backup per server at a
+    time) and each reports its own summary: with 50 requests at once and 6 pool slots, two runs' JSON
+    once interleaved in the shared output file and the request failed at its result memo."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    request = _request(hosts, "srv-twice", "fileserver-twice")
+    _seed(hosts, name="สองคำขอ.bin", data=os.urandom(2_000_000))
+    _policy(hosts, request, "srv-twice")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        tries = [pool.submit(hosts.run, "test_backup", request, f"manual__twice{i}", "srv-twice") for i in range(2)]
+        reports = [report for one in tries for report in one.result()]
+    snapshots = {report["summary"]["snapshot_id"] for report in reports}
+    assert len(reports) == 2 and len(snapshots) == 2, reports
+
+
 def test_the_server_cannot_delete_or_rewrite_its_snapshots(hosts: Hosts) -> None:
     request = _request(hosts, "srv-b", "fileserver02")
     _seed(hosts, "b.txt", b"ransomware target\n")

@@ -14,7 +14,9 @@ refused instead of being written. No secret passes through this module's return 
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -99,6 +101,10 @@ umask 077
 client={q(client_dir)}
 tag=${{1:-{SCHEDULED_TAG}}}
 cd "$client" || exit 1
+# One backup of this server at a time: two requests' test backups, or a test and the scheduled run,
+# write the same files (100 requests at once interleaved two runs' JSON in backup.out).
+exec 9>"$client/backup.lock"
+flock 9 || exit 1
 export RESTIC_REPOSITORY=rclone:sb87 RESTIC_PASSWORD_FILE="$client/password" RESTIC_CACHE_DIR="$client/cache"
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # rclone.program is split like a shell line by restic: a relative path keeps the client folder's name out of it.
@@ -111,6 +117,8 @@ if [ "$tag" = {SCHEDULED_TAG} ]; then record=last-run.json; else record=last-tes
 printf '{{"server":"%s","tag":"%s","started":"%s","finished":"%s","exit":%d,"summary":%s}}\\n' \\
   {q(server_id)} "$tag" "$started" "$finished" "$status" "${{summary:-null}}" > "$client/$record.new"
 mv -f "$client/$record.new" "$client/$record"
+# This run's summary on stdout, read by the pipeline's test backup while the lock still says whose it is.
+printf '%s\\n' "$summary"
 exit "$status"
 """
 
@@ -181,10 +189,19 @@ def install_client_password(backup_conn_id: str, server_conn_id: str, source: st
             try:
                 dst.stat(folder)
             except FileNotFoundError:
-                dst.mkdir(folder, mode=0o700)
-        temporary = f"{target}.part"
-        with dst.open(temporary, "wb") as fh:
-            fh.chmod(0o600)
-            fh.write(secret)
-        dst.posix_rename(temporary, target)
+                with contextlib.suppress(OSError):  # another request's copy made it in between
+                    dst.mkdir(folder, mode=0o700)
+                dst.stat(folder)
+        # A name of this copy's own: two requests for one server copy at the same moment, and a shared
+        # name let one rename the file away from under the other (seen with 100 requests at once).
+        temporary = f"{target}.{secrets.token_hex(8)}.part"
+        try:
+            with dst.open(temporary, "wb") as fh:
+                fh.chmod(0o600)
+                fh.write(secret)
+            dst.posix_rename(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):  # no copy of the secret left behind under a name nobody uses
+                dst.remove(temporary)
+            raise
     del secret
