@@ -44,7 +44,8 @@ Keys of `--json` (besides `machine`, added by `bench.common.write_json`). Second
 - `order_to_first_backup_start_s`: approve only, spread of order → `backup_policy.readiness` start
 - `rejection_to_end_s`: reject only, spread over runs of rejection answered → run end
 - `runs_ended`, `runs_failed`, `task_instances_failed`, `task_instances_retried` (try number > 1),
-  `retried_by_task` (task id: how many of those)
+  `retried_by_task` (task id: how many of those), `retry_reasons` (the last error line of the first
+  try's log, for up to three of them)
 - `health`: `samples`, `unhealthy_samples`, `first_unhealthy` (time and what, or null)
 - `peak_rss_mib`: peak resident memory of every stack process (PostgreSQL included; in Celery mode the
   machine's PostgreSQL and Redis are not the stack's and are not counted)
@@ -93,7 +94,7 @@ from sb87.settings import PROJECT_ROOT, settings
 from stack import Stack, read_mail
 from stack.client import ApiClient
 from stack.embedded import IT_CENTRE_SENDER
-from stack.rest_driver import DAG_ID, RUN_ENDED, carry_all_through, respond, trigger
+from stack.rest_driver import DAG_ID, RUN_ENDED, carry_all_through, respond, task_log, trigger
 
 SAMPLE_FILE = PROJECT_ROOT / "config" / "sample_request.json"
 MEMO_PREFIX = "ทล 0601/"
@@ -447,6 +448,7 @@ def measure(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> 
         retried = Counter(ti["task_id"] for ti in tis if (ti.get("try_number") or 0) > 1)
         figures["task_instances_retried"] = sum(retried.values())
         figures["retried_by_task"] = dict(retried.most_common())
+        figures["retry_reasons"] = [_first_try_error(admin, ti) for ti in tis if (ti.get("try_number") or 0) > 1][:3]
         figures["backup_pool"] = pool_figures(tis, pool, figures["backup_pool"]["slots"])
         if args.answer == "approve":
             starts = [_ts(ti["start_date"]) - answered_at[ti["dag_run_id"]] for ti in tis
@@ -462,6 +464,17 @@ def measure(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> 
         figures["peak_rss_mib"] = round(max((rss for _, (rss, _) in samples), default=0) / 2**20)
         figures["health"] = {"samples": len(samples), "unhealthy_samples": len(problems),
                              "first_unhealthy": f"{_clock(problems[0][0])} {problems[0][1]}" if problems else None}
+
+
+def _first_try_error(client: ApiClient, ti: dict[str, Any]) -> str:
+    """Why a retried task instance was retried: the last error line of its first try's log."""
+    try:
+        text = task_log(client, ti["dag_run_id"], ti["task_id"], 1)
+    except (RuntimeError, httpx.HTTPError) as err:  # a figure's footnote must not end the benchmark
+        return f"{ti['task_id']}: log not readable ({err})"
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"error|exception|fail|refused|timed? ?out", line, re.I)]
+    return f"{ti['task_id']}: {(errors or lines or ['(empty log)'])[-1][:300]}"
 
 
 def _clock(monotonic: float) -> str:
