@@ -51,7 +51,8 @@ def _mib(n: float | None) -> str:
 def _where(data: dict[str, Any], command: str) -> str:
     m = data["machine"]
     return (f"`{command}` · {m['date']} · {m['cores']} cores, {m['memory_gib']} GiB"
-            + (f", {m['cpu']}" if m.get("cpu") else "") + "\n")
+            + (f", {m['cpu']}" if m.get("cpu") else "")
+            + (f" · commit {m['commit']}" if m.get("commit") else "") + "\n")
 
 
 CARRIED = ("*Carried over from the previous BENCHMARKS.md: not re-run since, and its raw figures predate "
@@ -307,14 +308,27 @@ BURST_NOTES = """
 **Why 100 requests take longer than 45 s to reach the director.** Before step 2 every request runs four
 tasks: `validate_request`, `register_receipt` (the register number), `acknowledge` (the e-mail,
 through the outbox) and, for a request with a restore like the sample, `check_restore_source` (restic
-on the backup host, over SSH, in the backup host's pool). 100 requests are 400 task processes, and Airflow 3
-runs every task in a process of its own that parses its DAG file. On 2 cores that is about 0.9
-CPU-seconds per task (2 cores × the time to all waiting ÷ 400, the scheduler and api-server included):
-the burst is CPU-bound, not waiting on anything. The pool's figures in the Celery section show the same
-tasks' waits. What would bring it within 45 s: fewer tasks before step 2 (step 1's three in one task,
-at the cost of the step's readable shape and its per-task retries), a cheaper DAG parse (each task
-parses the 37-task file, see *DAG parse time*), or more cores: with the Celery mode, workers on more
-machines. Not changed in this round.
+on the backup host, over SSH). 100 requests are 400 task processes, and Airflow 3 runs every task in a
+process of its own that parses its DAG file: about 0.9 CPU-seconds per task on 2 cores, the scheduler
+and api-server included.
+
+**The backup host's pool was the other half (found in this round).** In the runs above,
+`check_restore_source` still ran in the pool `sb87_backup_host` (2 slots). In the reject-all run it was
+the only pooled task, and it waited a median 35 s (p95 71 s) for a slot to do a median 0.5 s of work:
+a slot is held while the task is queued and while its process starts and parses the DAG file, not only
+while restic runs. It now
+runs outside the pool (commit 2d9fbe2; a read-only listing, and the pool still bounds steps 5 and 6),
+with a test that nothing before the director's decision waits for a pool. **Not re-measured since**:
+the figures above are from before that change (`--only burst_approve,burst_reject`).
+
+What else would bring it within 45 s: fewer tasks before step 2 (step 1's three in one task, at the cost
+of the step's readable shape and its per-task retries), a cheaper DAG parse (each task parses the 37-task
+file, see *DAG parse time*), or more cores: with the Celery mode, workers on more machines.
+
+**Retries in the approve-all run were a bug, now fixed.** The 5 retried `client_policy` tasks failed their
+first try with `FileNotFoundError` in `posix_rename`: every request copied the server's password through
+the same temporary name, and two copies at once renamed it away from each other. Each copy now has its
+own name (commit 2d9fbe2, with a test of eight copies at once, seen failing before the fix).
 """
 
 PARSE_NOTES = """
@@ -414,6 +428,13 @@ def _mail(d: dict[str, Any]) -> str:
             f"{m['duplicates']} duplicates)")
 
 
+def _retry_reasons(runs: list[tuple[str, dict[str, Any]]]) -> str:
+    """The retried task instances' first-try errors, so a retry that succeeded still says why it was needed."""
+    lines = [f"- {name}: `` {reason} ``" for name, d in runs for reason in d.get("retry_reasons", [])]
+    return "\n\nWhy tasks were retried (last error line of the first try, up to three per run):\n" + "\n".join(
+        lines) if lines else ""
+
+
 def _run_rows(runs: list[tuple[str, dict[str, Any]]]) -> str:
     def row(label: str, value: Callable[[dict[str, Any]], str]) -> str:
         return f"| {label} | " + " | ".join(value(d) for _, d in runs) + " |"
@@ -436,7 +457,7 @@ def _run_rows(runs: list[tuple[str, dict[str, Any]]]) -> str:
         row("task instances retried", lambda d: f"{d.get('task_instances_retried')} "
             + (f"({', '.join(f'{k} {v}' for k, v in d['retried_by_task'].items())})"
                if d.get("retried_by_task") else "")),
-        row("scheduler unhealthy (samples)", lambda d: f"{d['health']['unhealthy_samples']} of "
+        row("health probe not healthy (samples)", lambda d: f"{d['health']['unhealthy_samples']} of "
             f"{d['health']['samples']}"),
         row("e-mails received / expected", _mail),
         row("peak resident memory of the stack", lambda d: f"{d.get('peak_rss_mib', 0):.0f} MiB"),
@@ -457,7 +478,7 @@ def burst_section(r: Report, approve: dict[str, Any] | None, reject: dict[str, A
     r.target("100 at once: e-mails per run", "exactly as expected",
              "; ".join(f"{name}: {_mail(d)}" for name, d in runs), exact)
     missing = [name for name, d in (("approve all", approve), ("reject all", reject)) if d is None]
-    return (_run_rows(runs)
+    return (_run_rows(runs) + _retry_reasons(runs)
             + f"\n\nAll waiting within 45 s with no failures: {_met(ok)}. Every run got exactly its e-mails: "
             f"{_met(exact)}.\n" + (f"Not measured in this run: {', '.join(missing)}.\n" if missing else "")
             + BURST_NOTES)
@@ -486,12 +507,27 @@ def celery_section(r: Report, pool2: dict[str, Any] | None, pool6: dict[str, Any
         top = sorted(by_task.items(), key=lambda kv: -(kv[1].get("waiting_median_s") or 0))[:3]
         slowest.append(f"{name}: " + ", ".join(
             f"`{task}` waits {_s(v.get('waiting_median_s'))}, runs {_s(v.get('running_median_s'))}" for task, v in top))
-    return (_run_rows(runs) + "\n" + table + "\n\nLongest waits for the pool (median per task): "
+    return (_run_rows(runs) + "\n" + table + _retry_reasons(runs) + "\n\nLongest waits for the pool (median per task): "
             + "; ".join(slowest) + ".\n\n" + CELERY_NOTES)
 
 
 CELERY_NOTES = """Where the time goes: with the default 2 slots, the backup host's SSH jobs of all 50 requests queue
-for the pool; more slots trade that queue for concurrent jobs on the one backup host. Every request of
-the burst backs up the sample's one server, and the backup host runs one restic job at a time per
-repository, so part of the running time at 6 slots is that lock: a real morning spreads over many servers.
+for the pool (a median 62 s per task for a median 1.6 s of running). With 6 slots the queue is shorter
+(41 s) but each job runs longer (3.5 s): two cores run the jobs, the restic processes and Airflow
+itself, and every request of the burst backs up the sample's one server, whose repository restic locks
+(the two `check_repository` retries at 6 slots: *repository is already locked*, a server's push
+holding the lock; restic 0.14 has no `--retry-lock`). Step 4 → run end fell from a median 742 s to 585 s;
+the last run ended later at 6 slots only because of the two failures below, each waiting out its
+retries.
+
+**The 6-slot run found a bug, now fixed.** Two requests' test backups of the same server ran at once and
+wrote the same output file on the server; the JSON of the two runs interleaved, and those 2 of 50
+requests failed at step 7 (`notify_result`: `JSONDecodeError`), after their backups were made. The IT
+Centre got the failure alert and the unit no "done" memo, as the failure path says. Backups of one
+server now take turns under a lock on the server, and the test backup reads its own run's summary
+(commit 2d9fbe2, with a test of two test backups at once, seen failing before the fix). **Not re-measured
+since** (`--only celery_pool2,celery_pool6`, about 30 min each).
+
+The one unhealthy sample at 2 slots is the api-server not answering one health probe within its 5 s
+timeout as the burst began; no sample showed the scheduler, triggerer or dag-processor unhealthy.
 """
