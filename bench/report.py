@@ -312,14 +312,16 @@ on the backup host, over SSH). 100 requests are 400 task processes, and Airflow 
 process of its own that parses its DAG file: about 0.9 CPU-seconds per task on 2 cores, the scheduler
 and api-server included.
 
-**The backup host's pool was the other half (found in this round).** In the runs above,
-`check_restore_source` still ran in the pool `sb87_backup_host` (2 slots). In the reject-all run it was
-the only pooled task, and it waited a median 35 s (p95 71 s) for a slot to do a median 0.5 s of work:
+**The backup host's pool was a large part of it (found in this round).** `check_restore_source` ran
+in the pool `sb87_backup_host` (2 slots). In a reject-all run on 2026-11-26 (02:22 UTC) it was the only
+pooled task: all 100 waited after 225 s, and the check waited a median 35 s (p95 71 s) for a slot to do
+a median 0.5 s of work:
 a slot is held while the task is queued and while its process starts and parses the DAG file, not only
 while restic runs. It now
 runs outside the pool (commit 2d9fbe2; a read-only listing, and the pool still bounds steps 5 and 6),
-with a test that nothing before the director's decision waits for a pool. **Not re-measured since**:
-the figures above are from before that change (`--only burst_approve,burst_reject`).
+with a test that nothing before the director's decision waits for a pool. The reject-all run above is
+after that change, on the same machine: all 100 waiting after 162 s instead of 225 s. The approve-all
+run predates it (`--only burst_approve` to re-measure).
 
 What else would bring it within 45 s: fewer tasks before step 2 (step 1's three in one task, at the cost
 of the step's readable shape and its per-task retries), a cheaper DAG parse (each task parses the 37-task
