@@ -57,12 +57,14 @@ def machine() -> dict[str, Any]:
 
 
 def _commit() -> str:
-    """The commit measured (`-dirty` when the work tree had changes), so a figure can be tied to its code."""
+    """The commit measured (`-dirty` when the work tree had changes other than the benchmarks' own output
+    in bench/results/ and BENCHMARKS.md), so a figure can be tied to its code."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD")
-    return head + ("-dirty" if head and git("status", "--porcelain", "--untracked-files=no") else "")
+    return head + ("-dirty" if head and git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                                   ":(exclude)bench/results", ":(exclude)BENCHMARKS.md") else "")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -232,6 +232,86 @@ def test_two_test_backups_of_one_server_at_once_each_report_their_own_snapshot(h
     assert len(reports) == 2 and len(snapshots) == 2, reports
 
 
+def test_the_repository_check_waits_while_a_servers_own_backup_holds_the_repository(
+        hosts: Hosts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 5's `restic check` needs the repository to itself, and a server's push (its scheduled backup,
+    or another request's test backup) holds restic's lock while it runs: with 6 pool slots, two checks
+    failed at once with "repository is already locked". The check now waits for the push to end, up to
+    `SB87_REPOSITORY_LOCK_WAIT_SECONDS`, and past that fails with restic's own words."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    request = _request(hosts, "srv-busy", "fileserver-busy")
+    _seed(hosts, "งานค้าง.csv", b"1,2\n")
+    _policy(hosts, request, "srv-busy")
+    hosts.run("test_backup", request, server="srv-busy")
+    client = f"{CLIENT_DIR}/srv-busy"
+    # A backup in progress, pushed from the server as its own runs are: it reads its stdin until we close it.
+    push = subprocess.Popen(
+        ["nsenter", "-t", str(hosts.server.pid), "-m", "--", "sh", "-c",
+         'cd "$1" && RESTIC_REPOSITORY=rclone:sb87 RESTIC_PASSWORD_FILE="$1/password" RESTIC_CACHE_DIR="$1/cache" '
+         'exec restic -o rclone.program=./rclone-over-ssh backup --host fileserver-busy '
+         '--stdin --stdin-filename still-writing.bin', "push", client],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    locks = Path(os.environ["SB87_REPO_ROOT"]) / "srv-busy" / "locks"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(locks.iterdir()):
+            time.sleep(0.2)
+        assert any(locks.iterdir()), "the push never took its lock"
+
+        monkeypatch.setenv("SB87_REPOSITORY_LOCK_WAIT_SECONDS", "0")
+        refused = hosts.run_raw("check_repository", request)
+        assert refused.returncode != 0
+        assert "repository is already locked" in refused.stderr.decode(errors="replace"), refused.stderr[-2000:]
+
+        monkeypatch.delenv("SB87_REPOSITORY_LOCK_WAIT_SECONDS")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            check = pool.submit(hosts.run, "check_repository", request)
+            time.sleep(12)
+            assert not check.done(), "the check ran while the server's backup held the repository"
+            push.communicate(b"written while the check waited\n", timeout=120)
+            assert push.returncode == 0, push.stderr
+            [checked] = check.result(timeout=120)
+        assert checked["ok"] and checked["snapshots"] == 2, checked
+    finally:
+        push.kill()
+        push.wait()
+
+
+def test_a_server_whose_flock_cannot_run_is_not_ready_and_its_backups_say_why(hosts: Hosts) -> None:
+    """The backup script takes turns through `flock` (util-linux). A server where it is missing or cannot
+    run is refused at readiness with a Thai reason naming it; and if it goes later, both the test backup
+    and the scheduled run, as cron runs it, fail with a last line that names it (on stderr; in the
+    scheduled run's log)."""
+    request = _request(hosts, "srv-noflock", "fileserver-noflock")
+    _seed(hosts, "f.txt", b"flock\n")
+    _policy(hosts, request, "srv-noflock")
+    [ready] = hosts.run("client_readiness", request, server="srv-noflock")
+    assert ready["ready"], ready
+    flock = hosts.server.inside(["sh", "-c", "command -v flock"]).stdout.decode().strip()
+    broken = hosts.root / "flock-not-executable"
+    broken.write_bytes(b"")
+    broken.chmod(0o644)
+    hosts.server.inside(["mount", "--bind", str(broken), flock])
+    try:
+        [ready] = hosts.run("client_readiness", request, server="srv-noflock")
+        assert ready["ready"] is False
+        assert ready["reasons"] == ["ใช้คำสั่ง flock (util-linux) บนเครื่อง fileserver-noflock ไม่ได้ "
+                                    "(สคริปต์สำรองข้อมูลใช้กันการสำรองซ้อนกัน)"], ready
+        failed = hosts.run_raw("test_backup", request, server="srv-noflock")
+        scheduled = hosts.server.inside(
+            ["env", "-i", "PATH=/usr/bin:/bin", "/bin/sh", "-c",
+             cron_entry_command(hosts.server.read_file("/etc/cron.d/sb87-srv-noflock").decode())], check=False)
+        assert failed.returncode != 0 and scheduled.returncode != 0
+        # The scheduled run's output goes to the log its cron entry names.
+        log = hosts.server.read_file(f"{CLIENT_DIR}/srv-noflock/backup.log")
+        for said in (failed.stderr, log):
+            last = said.decode(errors="replace").strip().splitlines()[-1]
+            assert last.startswith("backup of fileserver-noflock failed: flock (util-linux)"), said
+    finally:
+        hosts.server.inside(["umount", flock])
+
+
 def test_the_server_cannot_delete_or_rewrite_its_snapshots(hosts: Hosts) -> None:
     request = _request(hosts, "srv-b", "fileserver02")
     _seed(hosts, "b.txt", b"ransomware target\n")

@@ -104,7 +104,10 @@ cd "$client" || exit 1
 # One backup of this server at a time: two requests' test backups, or a test and the scheduled run,
 # write the same files (100 requests at once interleaved two runs' JSON in backup.out).
 exec 9>"$client/backup.lock"
-flock 9 || exit 1
+if ! flock 9; then
+  echo "backup of "{q(hostname)}" failed: flock (util-linux) did not take $client/backup.lock" >&2
+  exit 1
+fi
 export RESTIC_REPOSITORY=rclone:sb87 RESTIC_PASSWORD_FILE="$client/password" RESTIC_CACHE_DIR="$client/cache"
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # rclone.program is split like a shell line by restic: a relative path keeps the client folder's name out of it.
@@ -117,8 +120,16 @@ if [ "$tag" = {SCHEDULED_TAG} ]; then record=last-run.json; else record=last-tes
 printf '{{"server":"%s","tag":"%s","started":"%s","finished":"%s","exit":%d,"summary":%s}}\\n' \\
   {q(server_id)} "$tag" "$started" "$finished" "$status" "${{summary:-null}}" > "$client/$record.new"
 mv -f "$client/$record.new" "$client/$record"
-# This run's summary on stdout, read by the pipeline's test backup while the lock still says whose it is.
+# This run's summary on stdout and, if it failed, its cause on stderr: said while the lock is held,
+# because the next run of this server rewrites backup.out and backup.err.
 printf '%s\\n' "$summary"
+if [ "$status" -ne 0 ]; then
+  echo "backup of "{q(hostname)}" failed:" >&2
+  tail -n 10 "$client/backup.err" >&2
+  # The first error is the cause (a full disk, say); the retries after it only repeat a symptom. It is
+  # printed last, so it is the line the task's error and the IT Centre's alert show.
+  grep -m 1 -E 'ERROR|Fatal' "$client/backup.err" >&2
+fi
 exit "$status"
 """
 

@@ -141,6 +141,9 @@ class Settings:
     readiness_timeout_hours: int = 72
     ssh_cmd_timeout: int = 6 * 3600
     ssh_retry_delay_seconds: int = 60
+    # How long step 5's `restic check` on the backup host waits while a server's own backup (a push,
+    # scheduled or another request's test) holds its repository.
+    repository_lock_wait_seconds: int = 900
     decision_timeout_hours: int = 0  # 0: wait for the director as long as it takes
     # The data path (docs/data-path.md). On the backup host: the file sshd reads for the deposited
     # servers' forced-command keys. On each deposited server: the client's state (push key, repository
