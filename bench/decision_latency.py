@@ -15,9 +15,13 @@ One at a time, and each answer only once the previous one's run has settled (the
 next human step, the baseline run has ended), so that each figure is the latency of one decision on a
 stack where everything else waits for people, not a queue of work the benchmark itself made (a burst
 of answers is bench/burst.py's figure).
-JSON keys (`--json`): `executor`, `n`, `request` and `baseline` → {"median", "p95", "min", "max", "n"}
+Before the first answer, the scheduler's own CPU is sampled for 30 s while every run waits for a person
+(the cost of a shorter `--scheduler-idle-sleep`).
+JSON keys (`--json`): `executor`, `scheduler_idle_sleep`, `scheduler_idle_cpu` (share of a core), `n`,
+`request` and `baseline` → {"median", "p95", "min", "max", "n"}
 in seconds, `ratio_median`, `ratio_p95`, `failed_tasks`, `failed` (dag id, task id of each).
-Usage: `python -m bench.decision_latency [-n 50] [--executor local|celery] [--json PATH]`.
+Usage: `python -m bench.decision_latency [-n 50] [--executor local|celery] [--scheduler-idle-sleep S]
+[--json PATH]`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
+
+import psutil
 
 from bench.common import BenchTimeout, bound, spread, throwaway_stack, write_json
 from sb87 import steps
@@ -49,6 +55,14 @@ def wait_all_waiting(admin: ApiClient, task_id: str, run_ids: set[str], timeout:
             raise TimeoutError(f"{task_id}: not every decision waits after {timeout:.0f} s")
         time.sleep(1)
     return time.monotonic() - started
+
+
+def idle_cpu(pid: int, seconds: float = 30) -> float:
+    """The share of one core the process itself used over `seconds` (its task processes not counted)."""
+    proc = psutil.Process(pid)
+    before = sum(proc.cpu_times()[:2])
+    time.sleep(seconds)
+    return (sum(proc.cpu_times()[:2]) - before) / seconds
 
 
 def next_task_latency(admin: ApiClient, dag_id: str, run_id: str, next_task: str, sent: float,
@@ -101,6 +115,8 @@ def main() -> int:
     parser.add_argument("--executor", choices=("local", "celery"), default="local")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--scheduler-idle-sleep", type=float, metavar="SECONDS",
+                        help="[scheduler] scheduler_idle_sleep_time for the stack (Airflow's default: 1)")
     args = parser.parse_args()
     bound(args.timeout)
     timed_out = False
@@ -110,7 +126,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sb87-bench-dags-") as dags:
         for dag_file in [*(PROJECT_ROOT / "dags").glob("*.py"), BASELINE_FILE]:
             shutil.copy(dag_file, dags)
-        with throwaway_stack(f"decision-{args.executor}", executor=args.executor, dags_folder=Path(dags)) as stack:
+        extra_env = ({} if args.scheduler_idle_sleep is None
+                     else {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(args.scheduler_idle_sleep)})
+        with throwaway_stack(f"decision-{args.executor}", executor=args.executor, dags_folder=Path(dags),
+                             extra_env=extra_env) as stack:
             stack.wait_for_dag(DAG_ID, timeout=180)
             stack.wait_for_dag(BASELINE_DAG, timeout=180)
             admin, person = stack.client(), stack.client(director)
@@ -129,6 +148,9 @@ def main() -> int:
             waited = wait_all_waiting(admin, steps.DIRECTOR_DECISION, set(requests), args.timeout)
             wait_all_waiting(admin, "decision", set(baselines), args.timeout)
             print(f"{args.n} requests and {args.n} baseline runs waiting after {waited:.0f} s", flush=True)
+            # What a shorter idle sleep costs: the scheduler's own CPU while every run waits for a person.
+            scheduler_idle = idle_cpu(stack.processes["scheduler"].pid)
+            print(f"scheduler while all wait: {scheduler_idle:.1%} of a core", flush=True)
 
             ours: list[float] = []
             theirs: list[float] = []
@@ -150,7 +172,9 @@ def main() -> int:
               f"(min {s['min']:.2f}, max {s['max']:.2f})")
     print(f"  ratio to the baseline: median {request['median'] / baseline['median']:.2f}, "
           f"p95 {request['p95'] / baseline['p95']:.2f}; failed tasks: {failed} {failed_ids}")
-    write_json(args.json, {"executor": args.executor, "n": len(ours), "asked": args.n, "timed_out": timed_out,
+    write_json(args.json, {"executor": args.executor, "scheduler_idle_sleep": args.scheduler_idle_sleep,
+                           "scheduler_idle_cpu": scheduler_idle,
+                           "n": len(ours), "asked": args.n, "timed_out": timed_out,
                            "request": request, "baseline": baseline,
                            "ratio_median": request["median"] / baseline["median"],
                            "ratio_p95": request["p95"] / baseline["p95"], "failed_tasks": failed,
