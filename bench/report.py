@@ -136,10 +136,11 @@ def write_report(benchmarks: Iterable[_Bench]) -> Path:
 
     @figures(("decision → next task, embedded", "median ≤ 1.5 s, p95 ≤ 3 s"))
     def decisions(local: dict[str, Any] | None, celery: dict[str, Any] | None,
-                  loop: dict[str, Any] | None) -> str:
+                  sleep03: dict[str, Any] | None, sleep01: dict[str, Any] | None) -> str:
         rows = []
-        for mode, d in (("embedded (LocalExecutor)", local), ("Celery", celery),
-                        ("embedded, `scheduler_idle_sleep_time` 0.1 s", loop)):
+        for mode, d in (("embedded (LocalExecutor), the default", local), ("Celery, the default", celery),
+                        ("embedded, `scheduler_idle_sleep_time` 0.3 s", sleep03),
+                        ("embedded, `scheduler_idle_sleep_time` 0.1 s", sleep01)):
             if d is None:
                 rows.append(f"| {mode} | not measured | | | | | | | |")
                 continue
@@ -153,15 +154,20 @@ def write_report(benchmarks: Iterable[_Bench]) -> Path:
         met = "not measured"
         if local is not None:
             req = local["request"]
-            met = r.target("decision → next task, embedded", "median ≤ 1.5 s, p95 ≤ 3 s",
-                           f"median {_s(req['median'])}, p95 {_s(req['p95'])}",
+            measured = f"median {_s(req['median'])}, p95 {_s(req['p95'])}"
+            if sleep01 is not None:
+                fast = sleep01["request"]
+                measured += (f" (with `scheduler_idle_sleep_time` 0.1 s: median {_s(fast['median'])}, "
+                             f"p95 {_s(fast['p95'])}; see below)")
+            met = r.target("decision → next task, embedded", "median ≤ 1.5 s, p95 ≤ 3 s", measured,
                            req["median"] <= 1.5 and req["p95"] <= 3)
         return ("| mode | median | p95 | baseline median | baseline p95 | ratio median | ratio p95 | failed tasks "
                 "| scheduler CPU, all waiting |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
                 + f"\n\nTarget on the embedded default: median ≤ 1.5 s and p95 ≤ 3 s: {met}.\n"
                 + DECISION_NOTES)
 
-    r.section("Decision → next task start", ["decision_local", "decision_celery", "decision_local_loop"], decisions,
+    r.section("Decision → next task start", ["decision_local", "decision_celery", "decision_local_sleep03",
+                                             "decision_local_sleep01"], decisions,
               "From the REST call that answers the director's decision to the start of `record_decision`, "
               "50 decisions answered one at a time. Baseline: `bench/dags/sb87_bench_one_decision.py`, one "
               "plain Airflow decision and one task, answered alternately on the same stack.")
@@ -254,23 +260,30 @@ DECISION_NOTES = """
 parked task to `scheduled` (the hitlDetails endpoint's response handler); the scheduler queues it on a
 later loop; a worker starts a task process, which parses the DAG file and runs `execute_complete`; the
 scheduler sees it succeed and queues the next task on a later loop; a worker starts that task's process.
-That is two scheduler passes and two task-process starts, with the scheduler's 1 s idle sleep between
-loops, on 2 cores: the baseline alone needs about 3 s. The request DAG adds to that:
+That is two scheduler passes and two task-process starts. The request DAG adds to that:
 - each of the two task processes parses the 37-task DAG file (see *DAG parse time*);
 - the decision's `execute_complete` reads the answer back from Airflow's own record through the REST
   API before anything acts on it (the defence against forged approvals, issue 11);
 - the scheduler's loop is longer with many runs of a large DAG open (see *500 waiting*).
 
-An earlier version of this benchmark gave each answer while the previous request's next steps were still
-running. It measured a median of 4.8 s for both DAGs, so the machine's free CPU decides as much as the DAG does.
-Not tuned in this round: `[scheduler] scheduler_idle_sleep_time` (shorter loops for more idle CPU), and
-a cheaper DAG parse.
+**Most of it is the scheduler sleeping, and that is one setting.** After a loop with nothing to do, the
+scheduler sleeps `[scheduler] scheduler_idle_sleep_time` (Airflow's default: 1 s) before it looks again,
+and a decision's path waits for two of those loops. Measured on the same machine the same morning, 50
+decisions each: at 0.3 s the median falls from about 4 s to under 2 s, and at 0.1 s the target is met,
+for the baseline as for the request DAG (the rows above). The price is the scheduler's own CPU while
+everything waits for people (last column, sampled for 30 s with 100 runs open before the first answer):
+about three times Airflow's default at 0.1 s, all day, every day, to save about 3 s on an answer a
+director gives a few times a day, whose next step is mostly another person's or an SSH job.
+
+So the embedded default and `docker-compose.yaml` keep Airflow's 1 s, and the target is not met on the
+default by choice, not for want of a fix: a deployment that wants answers to move on within 1.5 s sets
+`AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.1` on the scheduler (docs/production.md, *Tuning*).
+What our DAG adds over Airflow's own one-decision DAG stays between 1.3× and 1.7× at every setting.
 
 **The Celery mode** adds a broker hop (Redis) and a worker's pick-up to each of the two task starts, for
-the baseline as for the request DAG, so both are slower than embedded while the ratio between them stays
-about the same: what our DAG adds does not depend on the executor. On the 2-core machine its run was
-stopped by its time bound (the table says how many of the 50 decisions were measured): every decision
-waits until the previous request has settled at its next human step, about 40 s a pair there.
+the baseline as for the request DAG. On this machine its figures are within the noise of the embedded
+ones; an earlier run on another machine (AMD EPYC, 2026-11-26 00:30, 20 of 50 decisions before its
+time bound) gave 8.31 s, so the machine decides more than the executor does.
 """
 
 WAITING_NOTES = """
@@ -456,9 +469,8 @@ def burst_section(r: Report, approve: dict[str, Any] | None, reject: dict[str, A
     slowest = max((w for w in waits if w is not None), default=None)
     failures = sum(_failures(d) for _, d in runs)
     ok = slowest is not None and slowest <= 45 and failures == 0
-    which = " and ".join(name for name, _ in runs)
-    r.target("100 at once: all waiting", "≤ 45 s, no failures",
-             f"{_s(slowest)} ({which}), {failures} failures", ok)
+    each = ", ".join(f"{name} {_s(d.get('all_waiting_director_s'))}" for name, d in runs)
+    r.target("100 at once: all waiting", "≤ 45 s, no failures", f"{each}, {failures} failures", ok)
     exact = all(d["mail"]["runs_exact"] == d["requests"] and not d["mail"]["duplicates"] for _, d in runs)
     r.target("100 at once: e-mails per run", "exactly as expected",
              "; ".join(f"{name}: {_mail(d)}" for name, d in runs), exact)
