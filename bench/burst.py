@@ -45,7 +45,7 @@ Keys of `--json` (besides `machine`, added by `bench.common.write_json`). Second
 - `rejection_to_end_s`: reject only, spread over runs of rejection answered → run end
 - `runs_ended`, `runs_failed`, `task_instances_failed`, `task_instances_retried` (try number > 1),
   `retried_by_task` (task id: how many of those), `retry_reasons` (the last error line of the first
-  try's log, for up to three of them)
+  try's log, for up to three of them, one of each retried task first)
 - `health`: `samples`, `unhealthy_samples`, `first_unhealthy` (time and what, or null)
 - `peak_rss_mib`: peak resident memory of every stack process (PostgreSQL included; in Celery mode the
   machine's PostgreSQL and Redis are not the stack's and are not counted)
@@ -448,7 +448,11 @@ def measure(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> 
         retried = Counter(ti["task_id"] for ti in tis if (ti.get("try_number") or 0) > 1)
         figures["task_instances_retried"] = sum(retried.values())
         figures["retried_by_task"] = dict(retried.most_common())
-        figures["retry_reasons"] = [_first_try_error(admin, ti) for ti in tis if (ti.get("try_number") or 0) > 1][:3]
+        # One of each retried task first: three retries of one task must not hide why another was retried.
+        again = [ti for ti in tis if (ti.get("try_number") or 0) > 1]
+        one_each = list({ti["task_id"]: ti for ti in reversed(again)}.values())
+        figures["retry_reasons"] = [_first_try_error(admin, ti)
+                                    for ti in (one_each + [ti for ti in again if ti not in one_each])[:3]]
         figures["backup_pool"] = pool_figures(tis, pool, figures["backup_pool"]["slots"])
         if args.answer == "approve":
             starts = [_ts(ti["start_date"]) - answered_at[ti["dag_run_id"]] for ti in tis
