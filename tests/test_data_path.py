@@ -216,6 +216,27 @@ def test_requests_for_one_server_copy_its_password_at_the_same_moment_and_all_su
     assert left == ["password"], left
 
 
+def test_requests_for_one_server_write_its_client_policy_at_the_same_moment_and_all_succeed(
+        hosts: Hosts) -> None:
+    """Step 5's server half for one server from several requests at once (the Celery burst at 6 pool
+    slots: 8 of 50 first tries failed, `mv: cannot stat …sb87-new`): every one succeeds, all report
+    the one push key the server holds, and no temporary file is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    request = _request(hosts, "srv-policy-race", "fileserver-policy-race")
+    hosts.run("create_policy", request)
+    hosts.copy_password("srv-policy-race")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        tries = [pool.submit(hosts.run, "client_policy", request, f"manual__race{i}", "srv-policy-race")
+                 for i in range(6)]
+        reports = [report for one in tries for report in one.result()]
+    folder = f"{CLIENT_DIR}/srv-policy-race"
+    held = " ".join(hosts.server.read_file(f"{folder}/push_ed25519.pub").decode().split()[:2])
+    assert {report["push_public_key"] for report in reports} == {held}, reports
+    left = hosts.server.inside(["sh", "-c", f"ls -A {folder} | grep -c sb87-new || true"]).stdout.decode().strip()
+    assert left == "0"
+
+
 def test_two_test_backups_of_one_server_at_once_each_report_their_own_snapshot(hosts: Hosts) -> None:
     """Two requests' step 5 on one server at the same moment take turns (one backup per server at a
     time) and each reports its own summary: with 50 requests at once and 6 pool slots, two runs' JSON
