@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from jinja2 import TemplateError
 
-from sb87.backends import _environment, archive_name, parse_results, render_script
+from sb87.backends import _environment, archive_name, parse_results, render_script, retention_job_text
 from sb87.datapath import (
     DataPathError,
     cron_entry_command,
@@ -148,8 +148,15 @@ def test_push_key_line_means_what_it_says_to_sshd_and_the_shell() -> None:
 
 
 def test_generated_scripts_are_posix_sh(tmp_path: Path) -> None:
+    """cron runs these with /bin/sh (dash on Debian), not bash."""
+    from sb87.settings import settings
+
+    retention = retention_job_text({"repository": f"/srv/it's/{THAI_DIR}/fs01"}, settings(),
+                                   {"daily": 7, "weekly": 4, "monthly": 6})
+    assert retention.startswith("#!/bin/sh\n")
+    assert "--keep-daily 7 --keep-weekly 4 --keep-monthly 6 --prune" in retention
     for text in (run_backup_text("fs01", "fileserver01", "/var/lib/sb87 client/fs01"),
-                 push_wrapper_text("127.0.0.1", 2222, "root", "/var/lib/it's/fs01")):
+                 push_wrapper_text("127.0.0.1", 2222, "root", "/var/lib/it's/fs01"), retention):
         path = tmp_path / "s.sh"
         path.write_text(text)
         subprocess.run(["/bin/dash", "-n", str(path)], check=True)

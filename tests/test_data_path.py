@@ -253,12 +253,13 @@ def test_two_test_backups_of_one_server_at_once_each_report_their_own_snapshot(h
     assert len(reports) == 2 and len(snapshots) == 2, reports
 
 
-def test_the_repository_check_waits_while_a_servers_own_backup_holds_the_repository(
+def test_the_repository_check_and_the_prune_wait_while_a_servers_own_backup_holds_the_repository(
         hosts: Hosts, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Step 5's `restic check` needs the repository to itself, and a server's push (its scheduled backup,
-    or another request's test backup) holds restic's lock while it runs: with 6 pool slots, two checks
-    failed at once with "repository is already locked". The check now waits for the push to end, up to
-    `SB87_REPOSITORY_LOCK_WAIT_SECONDS`, and past that fails with restic's own words."""
+    """Step 5's `restic check` and the backup host's nightly retention job (`forget --prune`) need the
+    repository to themselves, and a server's push (its scheduled backup, or another request's test
+    backup) holds restic's lock while it runs: with 6 pool slots, two checks failed at once with
+    "repository is already locked". Both now wait for the push to end, up to
+    `SB87_REPOSITORY_LOCK_WAIT_SECONDS`, and past that fail with restic's own words."""
     from concurrent.futures import ThreadPoolExecutor
 
     request = _request(hosts, "srv-busy", "fileserver-busy")
@@ -266,20 +267,24 @@ def test_the_repository_check_waits_while_a_servers_own_backup_holds_the_reposit
     _policy(hosts, request, "srv-busy")
     hosts.run("test_backup", request, server="srv-busy")
     client = f"{CLIENT_DIR}/srv-busy"
-    # A backup in progress, pushed from the server as its own runs are: it reads its stdin until we close it.
-    push = subprocess.Popen(
-        ["nsenter", "-t", str(hosts.server.pid), "-m", "--", "sh", "-c",
-         'cd "$1" && RESTIC_REPOSITORY=rclone:sb87 RESTIC_PASSWORD_FILE="$1/password" RESTIC_CACHE_DIR="$1/cache" '
-         'exec restic -o rclone.program=./rclone-over-ssh backup --host fileserver-busy '
-         '--stdin --stdin-filename still-writing.bin', "push", client],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    locks = Path(os.environ["SB87_REPO_ROOT"]) / "srv-busy" / "locks"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(locks.iterdir()):
-            time.sleep(0.2)
-        assert any(locks.iterdir()), "the push never took its lock"
+    repo = Path(os.environ["SB87_REPO_ROOT"]) / "srv-busy"
 
+    def push_in_progress(name: str) -> subprocess.Popen:
+        """A backup pushed from the server as its own runs are; it reads its stdin until we close it."""
+        push = subprocess.Popen(
+            ["nsenter", "-t", str(hosts.server.pid), "-m", "--", "sh", "-c",
+             'cd "$1" && RESTIC_REPOSITORY=rclone:sb87 RESTIC_PASSWORD_FILE="$1/password" RESTIC_CACHE_DIR="$1/cache" '
+             'exec restic -o rclone.program=./rclone-over-ssh backup --host fileserver-busy '
+             '--stdin --stdin-filename "$2"', "push", client, name],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any((repo / "locks").iterdir()):
+            time.sleep(0.2)
+        assert any((repo / "locks").iterdir()), "the push never took its lock"
+        return push
+
+    push = push_in_progress("still-writing.bin")
+    try:
         monkeypatch.setenv("SB87_REPOSITORY_LOCK_WAIT_SECONDS", "0")
         refused = hosts.run_raw("check_repository", request)
         assert refused.returncode != 0
@@ -294,6 +299,25 @@ def test_the_repository_check_waits_while_a_servers_own_backup_holds_the_reposit
             assert push.returncode == 0, push.stderr
             [checked] = check.result(timeout=120)
         assert checked["ok"] and checked["snapshots"] == 2, checked
+
+        # The retention job, run as its cron entry runs it, meets another push in progress.
+        push = push_in_progress("written-during-retention.bin")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            retention = pool.submit(hosts.on_backup_host, f"/bin/sh {repo}.policy/retention.sh")
+            time.sleep(12)
+            assert not retention.done(), "the prune ran while the server's backup held the repository"
+            push.communicate(b"written while the prune waited\n", timeout=120)
+            assert push.returncode == 0, push.stderr
+            pruned = retention.result(timeout=120)
+        assert pruned.returncode == 0, pruned.stderr[-2000:]
+        env = {**os.environ, "RESTIC_REPOSITORY": str(repo),
+               "RESTIC_PASSWORD_FILE": os.environ["SB87_RESTIC_PASSWORD_FILE"]}
+        # keep-daily keeps a day's newest snapshot: the one the server wrote while the prune waited.
+        [kept] = json.loads(subprocess.run(["restic", "snapshots", "--json"], env=env, capture_output=True,
+                                           check=True).stdout)
+        dumped = subprocess.run(["restic", "dump", kept["id"], "/written-during-retention.bin"], env=env,
+                                capture_output=True, check=True)
+        assert dumped.stdout == b"written while the prune waited\n"
     finally:
         push.kill()
         push.wait()

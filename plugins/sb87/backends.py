@@ -30,7 +30,6 @@ from sb87.datapath import (
     one_line,
     push_key_line,
     push_wrapper_text,
-    retention_text,
     run_backup_text,
 )
 from sb87.settings import TEMPLATES_DIR, Settings, settings
@@ -213,7 +212,7 @@ def _server_vars(server: dict[str, Any], cfg: Settings, request: Mapping[str, An
             schedule, "root", ["/bin/sh", f"{client_dir}/run-backup.sh"], f"{client_dir}/backup.log",
             f"scheduled backup of {sid}")
     if request.get("retention"):
-        out["retention_text"] = retention_text(repository, cfg.restic_password_file, request["retention"])
+        out["retention_text"] = retention_job_text(out, cfg, request["retention"])
         minute, hour = (schedule or "0 1").split()[:2]
         # Retention runs daily on the backup host, three hours after the server's backup time.
         when = f"{minute} {(int(hour) + 3) % 24} * * *" if hour.isdigit() and minute.isdigit() else "0 4 * * *"
@@ -234,6 +233,13 @@ def _server_vars(server: dict[str, Any], cfg: Settings, request: Mapping[str, An
     if key:
         out["push_key_line"] = push_key_line(key, repository, sid)
     return out
+
+
+def retention_job_text(server: Mapping[str, Any], cfg: Settings, retention: Mapping[str, int]) -> str:
+    """The backup host's retention job for one server's repository (POSIX sh, run by cron), which
+    create_policy installs as `<repository>.policy/retention.sh`."""
+    return _environment().get_template("restic/_retention_job.sh.j2").render(
+        server=server, settings=cfg, retention=retention)
 
 
 def render_script(

@@ -7,7 +7,8 @@ can add snapshots and read its own, but cannot delete or rewrite them; retention
 the backup host only, with the master password.
 
 Everything that lands in a file another program parses (a cron line, an authorized_keys line, a
-generated shell script) is composed here in Python with POSIX single-quote quoting, never with
+generated shell script) is composed here in Python (the retention job, which shares shell functions
+with the backup host's actions, in `include/templates/backup/restic/_retention_job.sh.j2`) with POSIX single-quote quoting, never with
 bash's `$'…'`, and a value that cannot be expressed in that place (a newline in a cron line) is
 refused instead of being written. No secret passes through this module's return values or logs.
 """
@@ -18,7 +19,7 @@ import contextlib
 import re
 import secrets
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 #: An inventory identity for a deposited server: repositories, drops and cron files are named by it.
@@ -131,21 +132,6 @@ if [ "$status" -ne 0 ]; then
   grep -m 1 -E 'ERROR|Fatal' "$client/backup.err" >&2
 fi
 exit "$status"
-"""
-
-
-def retention_text(repository: str, password_file: str, retention: Mapping[str, int]) -> str:
-    """The backup host's retention job for one repository (POSIX sh): forget + prune with the master
-    password, under the repository's lock. Only the backup host ever deletes."""
-    keep = " ".join(f"--keep-{k} {int(retention.get(k, 0))}" for k in ("daily", "weekly", "monthly"))
-    return f"""#!/bin/sh
-# SB-8-7 retention, written by the SB-8-7 pipeline (create_policy). Runs on the backup host only.
-set -e
-export RESTIC_REPOSITORY={q(repository)} RESTIC_PASSWORD_FILE={q(password_file)}
-exec 9>"$RESTIC_REPOSITORY.lock"
-flock 9
-restic unlock
-restic forget --group-by host {keep} --prune
 """
 
 
