@@ -8,7 +8,6 @@ reason its runner recorded.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,32 +54,11 @@ def _where(data: dict[str, Any], command: str) -> str:
             + (f" · commit {m['commit']}" if m.get("commit") else "") + "\n")
 
 
-CARRIED = ("*Carried over from the previous BENCHMARKS.md: not re-run since, and its raw figures predate "
-           "`bench/results/` being kept in the repository.*\n\n")
-
-
-def _previous_report() -> tuple[dict[str, str], list[tuple[str, str, str, bool | None]]]:
-    """The sections (title: text) and target rows of the BENCHMARKS.md being replaced."""
-    if not REPORT.exists():
-        return {}, []
-    sections = {}
-    for chunk in REPORT.read_text(encoding="utf-8").split("\n## ")[1:]:
-        title, _, text = chunk.partition("\n")
-        sections[title.strip()] = text
-    rows: list[tuple[str, str, str, bool | None]] = []
-    for line in sections.get("Targets", "").splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0] != "figure" and not cells[0].startswith("---"):
-            rows.append((cells[0], cells[1], cells[2], {"**met**": True, "**not met**": False}.get(cells[3])))
-    return sections, rows
-
-
 class Report:
     def __init__(self, benchmarks: Iterable[_Bench]) -> None:
         self.commands = {b.name: b.command for b in benchmarks}
         self.targets: list[tuple[str, str, str, bool | None]] = []  # figure, target, measured, met
         self.parts: list[str] = []
-        self.previous, self.previous_targets = _previous_report()
 
     def target(self, figure: str, target: str, measured: str, ok: bool | None) -> str:
         self.targets.append((figure, target, measured, ok))
@@ -88,16 +66,6 @@ class Report:
 
     def section(self, title: str, names: list[str], body: Callable[..., str], intro: str) -> None:
         loaded = [_load(n) for n in names]
-        prefixes = tuple(re.split("[:,]", figure)[0] for figure, _ in getattr(body, "figures", ()))
-        old_rows = [row for row in self.previous_targets if row[0].startswith(prefixes)]
-        if (all(d is None for d in loaded) and title in self.previous
-                and any(row[2] != "not measured" for row in old_rows)):
-            # Figures measured before bench/results/ was committed: kept, and said to be old, rather
-            # than dropped because this run did not repeat them.
-            text = self.previous[title].strip("\n")
-            self.parts.append(f"## {title}\n\n" + ("" if text.startswith(CARRIED.strip()) else CARRIED) + text + "\n")
-            self.targets.extend(old_rows)
-            return
         self.parts.append(f"## {title}\n\n{intro}\n")
         for name, data in zip(names, loaded, strict=True):
             self.parts.append(_where(data, self.commands[name]) if data else f"`{self.commands[name]}`: "
@@ -418,7 +386,17 @@ def waiting_section(r: Report, data: dict[str, Any]) -> str:
             "|---|---|---|\n" + rows + f"\n\nMeasured over a {data.get('window_s')} s window with all "
             f"requests waiting (baseline: {data.get('poke_window_s')} s from the end of triggering), sampled "
             "every 2 s; the loop time is the scheduler's own StatsD timer `scheduler.scheduler_loop_duration`.\n"
-            + WAITING_NOTES)
+            + _open_decisions(hitl, data.get("n")) + WAITING_NOTES)
+
+
+def _open_decisions(hitl: dict[str, Any], n: int | None) -> str:
+    latency = hitl.get("decision_latency_s")
+    if not latency:
+        return ""
+    return (f"\nThen {latency['n']} director decisions answered one at a time, the other {n} runs still open: "
+            f"answer → `record_decision` start, median {_s(latency['median'])}, p95 {_s(latency['p95'])} "
+            f"(min {_s(latency['min'])}, max {_s(latency['max'])}); measured as under *Decision → next task "
+            "start*, where about 100 runs are open.\n")
 
 
 def _failures(d: dict[str, Any]) -> int:

@@ -56,14 +56,17 @@ parts ran to the end: every decision opened, the baseline released; a wedge is a
 - `timed_out`: true when the time bound (`--timeout`) ran out in this part; `error`: why the part
   stopped, when it failed; `skipped`: why it did not run (the poke part, after the bound ran out).
 `hitl` only: `waiting_at_start`, `waiting_at_end` (decisions `awaiting_input`), `all_waiting` (bool),
-`all_waiting_s` (first trigger → all N waiting; null when they did not), `failed_runs`.
+`all_waiting_s` (first trigger → all N waiting; null when they did not), `failed_runs`,
+`decision_latency_s` (after the window, `--decisions` director decisions answered one at a time with
+the other runs open: spread of answer → `record_decision` start, as bench/decision_latency.py measures it).
 `poke` only: `sensors_started` (sensor task instances that ever started: before the release, those
 `running` or ended), `all_started_s` (first trigger → every sensor started; null when not within the
 window), `released` (bool), `drained` (bool), `drained_s` (release → all runs ended; null when they
 did not), `finished_runs`, `failed_runs` (after the drain), `wedged` (bool: no run ended for `stall_s`
 seconds after the release), `stall_s`.
 
-Usage: `python -m bench.waiting [-n 500] [--json PATH] [--timeout S] [--window S] [--poke-window S]`.
+Usage: `python -m bench.waiting [-n 500] [--json PATH] [--timeout S] [--window S] [--decisions K]
+[--poke-window S]`.
 """
 
 from __future__ import annotations
@@ -87,13 +90,14 @@ import httpx
 import psutil
 
 from bench.common import BenchTimeout, Sampler, bound, machine, spread, throwaway_stack, write_json
+from bench.decision_latency import next_task_latency, wait_settled
 from sb87 import steps
 from sb87.settings import PROJECT_ROOT
 from stack import Stack
 from stack.client import ApiClient
 from stack.ports import LOOPBACK
 from stack.procs import descendants
-from stack.rest_driver import DAG_ID, trigger
+from stack.rest_driver import DAG_ID, human_steps, respond, trigger
 
 POKE_DAG_FILE = Path(__file__).resolve().parent / "dags" / "sb87_bench_poke_wait.py"
 POKE_DAG_ID = "sb87_bench_poke_wait"
@@ -383,7 +387,31 @@ def run_hitl(args: argparse.Namespace, hitl: dict[str, Any]) -> None:
 
         _measure_window(hitl, stack, admin, DAG_ID, statsd, args.window)
         hitl["waiting_at_end"] = waiting()
+        _answer_some(hitl, stack, admin, args.decisions)
         hitl["failed_runs"] = _poll_total(admin, f"dags/{DAG_ID}/dagRuns", state="failed")
+
+
+def _answer_some(hitl: dict[str, Any], stack: Stack, admin: ApiClient, count: int) -> None:
+    """Decision → next task start with all the others still open: `count` director decisions answered
+    one at a time, as bench/decision_latency.py does with about 100 runs open (after the window, so
+    the window measured N waiting). The scheduler examines at most `max_dagruns_per_loop_to_schedule`
+    runs per loop, oldest examination first, so a run whose decision was answered waits its turn."""
+    director, _, approve, approve_input = human_steps()[0]
+    person = stack.client(director)
+    _, body = admin.get(f"dags/{DAG_ID}/dagRuns/~/taskInstances", task_id=steps.DIRECTOR_DECISION,
+                        state="awaiting_input", limit=count)
+    latencies: list[float] = []
+    hitl["decision_latency_s"] = {}
+    for ti in body.get("task_instances", [])[:count]:
+        sent = time.time()
+        status, answer = respond(person, ti["dag_run_id"], approve, approve_input, steps.DIRECTOR_DECISION)
+        if status != 200:
+            raise RuntimeError(f"answer refused: HTTP {status} {answer}")
+        latencies.append(next_task_latency(admin, DAG_ID, ti["dag_run_id"], steps.DECISION_RECORD, sent))
+        hitl["decision_latency_s"] = spread(latencies)  # kept as it grows: a time bound keeps what came before
+        print(f"hitl: decision {len(latencies)}/{count} with the others open: next task after "
+              f"{latencies[-1]:.2f} s", flush=True)
+        wait_settled(admin, DAG_ID, ti["dag_run_id"], steps.details_task(1))
 
 
 def _sensors_started(admin: ApiClient) -> int:
@@ -472,6 +500,10 @@ def _print_part(title: str, part: dict[str, Any]) -> None:
                 "sensors_started", "all_started_s", "window_s", "rest_errors"):
         if key in part:
             print(f"  {key}: {part[key]}")
+    latency = part.get("decision_latency_s")
+    if latency:
+        print(f"  decision → next task, the others open: median {latency['median']:.2f} s, "
+              f"p95 {latency['p95']:.2f} s (n={latency['n']})")
     if "workers" in part:
         print(f"  workers (LocalExecutor processes): {part['workers']}")
     for key in ("busy_workers", "running_tis_dag", "running_tis", "queued_tis", "scheduled_tis", "awaiting_input_tis",
@@ -518,6 +550,8 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=60, help="hitl measuring window, seconds")
     parser.add_argument("--wait-timeout", type=float, default=1500,
                         help="bound on waiting for all N decisions to open, seconds from the first trigger")
+    parser.add_argument("--decisions", type=int, default=10,
+                        help="after the window, director decisions answered one at a time with the rest open")
     parser.add_argument("--poke-window", type=float, default=180, help="poke measuring window, seconds")
     parser.add_argument("--drain-timeout", type=float, default=900,
                         help="bound on the poke runs ending after the release, seconds")
