@@ -16,14 +16,13 @@ from pathlib import Path
 import pytest
 from jinja2 import TemplateError
 
-from sb87.backends import _environment, archive_name, parse_results, render_script, retention_job_text
+from sb87.backends import _environment, archive_name, cron_job_text, parse_results, render_script
 from sb87.datapath import (
     DataPathError,
     cron_entry_command,
     cron_file_text,
     push_key_line,
     push_wrapper_text,
-    run_backup_text,
 )
 
 THAI_DIR = "ข้อมูล กองทะเบียน (ปี 2569)"
@@ -151,12 +150,15 @@ def test_generated_scripts_are_posix_sh(tmp_path: Path) -> None:
     """cron runs these with /bin/sh (dash on Debian), not bash."""
     from sb87.settings import settings
 
-    retention = retention_job_text({"repository": f"/srv/it's/{THAI_DIR}/fs01"}, settings(),
-                                   {"daily": 7, "weekly": 4, "monthly": 6})
-    assert retention.startswith("#!/bin/sh\n")
+    server = {"id": "fs01", "hostname": "fileserver01", "client_dir": "/var/lib/sb87 client/fs01",
+              "repository": f"/srv/it's/{THAI_DIR}/fs01"}
+    retention = cron_job_text("retention", server, settings(), retention={"daily": 7, "weekly": 4, "monthly": 6})
     assert "--keep-daily 7 --keep-weekly 4 --keep-monthly 6 --prune" in retention
-    for text in (run_backup_text("fs01", "fileserver01", "/var/lib/sb87 client/fs01"),
-                 push_wrapper_text("127.0.0.1", 2222, "root", "/var/lib/it's/fs01"), retention):
+    backup = cron_job_text("run_backup", server, settings(), scheduled_tag="sb87-scheduled")
+    assert "client='/var/lib/sb87 client/fs01'" in backup and "--host fileserver01" in backup
+    for text in (backup, retention):
+        assert text.startswith("#!/bin/sh\n")
+    for text in (backup, retention, push_wrapper_text("127.0.0.1", 2222, "root", "/var/lib/it's/fs01")):
         path = tmp_path / "s.sh"
         path.write_text(text)
         subprocess.run(["/bin/dash", "-n", str(path)], check=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import time
@@ -321,6 +323,64 @@ def test_the_repository_check_and_the_prune_wait_while_a_servers_own_backup_hold
     finally:
         push.kill()
         push.wait()
+
+
+def test_a_servers_backup_waits_while_the_backup_host_checks_its_repository(
+        hosts: Hosts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other direction: `restic check` on the backup host (step 5 for another request, or the weekly
+    freshness check) holds the repository exclusively, and a server's push then failed at once with
+    "repository is already locked exclusively" (2 test_backup retries in 100 requests at once). The
+    server's backup script, test and scheduled alike, now waits for the check, up to
+    `SB87_REPOSITORY_LOCK_WAIT_SECONDS` as written into the script, and past that fails naming the lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    request = _request(hosts, "srv-checked", "fileserver-checked")
+    # Big enough that the check reads for a while; removed at the end, since every test's request backs
+    # up the same folder (the disk-full test's 6 MiB repository could not take it).
+    big = _seed(hosts, "ตรวจอยู่.bin", os.urandom(32 * 2**20))
+    _policy(hosts, request, "srv-checked")
+    hosts.run("test_backup", request, server="srv-checked")
+    repo = Path(os.environ["SB87_REPO_ROOT"]) / "srv-checked"
+    env = {**os.environ, "RESTIC_REPOSITORY": str(repo),
+           "RESTIC_PASSWORD_FILE": os.environ["SB87_RESTIC_PASSWORD_FILE"]}
+    # A check that holds its exclusive lock for as long as we say: stopped once its lock file is there.
+    check = subprocess.Popen(["restic", "check", "--read-data"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    try:
+        def held() -> bool:  # a whole lock file: restic writes <id>-tmp-<n> first, then renames it
+            return any(re.fullmatch("[0-9a-f]{64}", lock.name) for lock in (repo / "locks").iterdir())
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not held():
+            time.sleep(0.01)
+        check.send_signal(signal.SIGSTOP)
+        assert check.poll() is None and held(), "the check ended before it was held"
+
+        monkeypatch.setenv("SB87_REPOSITORY_LOCK_WAIT_SECONDS", "0")
+        hosts.run("client_policy", request, server="srv-checked")  # the script keeps the wait it was written with
+        refused = hosts.run_raw("test_backup", request, run_id="manual__refused", server="srv-checked")
+        assert refused.returncode != 0
+        assert "repository is already locked exclusively" in refused.stderr.decode(errors="replace"), \
+            refused.stderr[-2000:]
+
+        monkeypatch.delenv("SB87_REPOSITORY_LOCK_WAIT_SECONDS")
+        hosts.run("client_policy", request, server="srv-checked")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            backup = pool.submit(hosts.run, "test_backup", request, "manual__waited", "srv-checked")
+            time.sleep(12)
+            assert not backup.done(), "the backup ran while the backup host's check held the repository"
+            check.send_signal(signal.SIGCONT)
+            assert check.wait(timeout=120) == 0, check.stderr.read()
+            [backed_up] = backup.result(timeout=180)
+        assert backed_up["summary"]["snapshot_id"], backed_up
+    finally:
+        check.send_signal(signal.SIGCONT)
+        check.kill()
+        check.wait()
+        hosts.server.inside(["rm", "-f", big])
+    snapshots = json.loads(subprocess.run(["restic", "snapshots", "--json"], env=env, capture_output=True,
+                                          check=True).stdout)
+    assert len(snapshots) == 2, "the refused backup added nothing; the one that waited added its snapshot"
 
 
 def test_a_server_whose_flock_cannot_run_is_not_ready_and_its_backups_say_why(hosts: Hosts) -> None:

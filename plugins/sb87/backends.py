@@ -24,13 +24,13 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from sb87.datapath import (
+    SCHEDULED_TAG,
     DataPathError,
     checked_id,
     cron_file_text,
     one_line,
     push_key_line,
     push_wrapper_text,
-    run_backup_text,
 )
 from sb87.settings import TEMPLATES_DIR, Settings, settings
 
@@ -204,15 +204,15 @@ def _server_vars(server: dict[str, Any], cfg: Settings, request: Mapping[str, An
         "client_dir": client_dir,
         "server_cron_file": f"{cfg.server_cron_dir.rstrip('/')}/sb87-{sid}",
         "restore_root": server.get("restore_root") or cfg.restore_root,
-        "run_backup_text": run_backup_text(sid, server["hostname"], client_dir),
     }
+    out["run_backup_text"] = cron_job_text("run_backup", out, cfg, scheduled_tag=SCHEDULED_TAG)
     schedule = extra.get("cron")
     if schedule:
         out["server_cron_text"] = cron_file_text(
             schedule, "root", ["/bin/sh", f"{client_dir}/run-backup.sh"], f"{client_dir}/backup.log",
             f"scheduled backup of {sid}")
     if request.get("retention"):
-        out["retention_text"] = retention_job_text(out, cfg, request["retention"])
+        out["retention_text"] = cron_job_text("retention", out, cfg, retention=request["retention"])
         minute, hour = (schedule or "0 1").split()[:2]
         # Retention runs daily on the backup host, three hours after the server's backup time.
         when = f"{minute} {(int(hour) + 3) % 24} * * *" if hour.isdigit() and minute.isdigit() else "0 4 * * *"
@@ -235,11 +235,11 @@ def _server_vars(server: dict[str, Any], cfg: Settings, request: Mapping[str, An
     return out
 
 
-def retention_job_text(server: Mapping[str, Any], cfg: Settings, retention: Mapping[str, int]) -> str:
-    """The backup host's retention job for one server's repository (POSIX sh, run by cron), which
-    create_policy installs as `<repository>.policy/retention.sh`."""
-    return _environment().get_template("restic/_retention_job.sh.j2").render(
-        server=server, settings=cfg, retention=retention)
+def cron_job_text(job: str, server: Mapping[str, Any], cfg: Settings, **context: Any) -> str:
+    """A script an action installs for cron to run later with /bin/sh (POSIX sh), from
+    `restic/_<job>.sh.j2`: `run_backup` (a deposited server's own backup, installed by client_policy)
+    or `retention` (the backup host's forget + prune for the server's repository, by create_policy)."""
+    return _environment().get_template(f"restic/_{job}.sh.j2").render(server=server, settings=cfg, **context)
 
 
 def render_script(

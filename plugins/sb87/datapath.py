@@ -7,8 +7,9 @@ can add snapshots and read its own, but cannot delete or rewrite them; retention
 the backup host only, with the master password.
 
 Everything that lands in a file another program parses (a cron line, an authorized_keys line, a
-generated shell script) is composed here in Python (the retention job, which shares shell functions
-with the backup host's actions, in `include/templates/backup/restic/_retention_job.sh.j2`) with POSIX single-quote quoting, never with
+generated shell script) is composed here in Python (the two scripts cron runs, a server's backup and
+the backup host's retention, share shell functions with the actions and are templates:
+`include/templates/backup/restic/_run_backup.sh.j2`, `_retention.sh.j2`) with POSIX single-quote quoting, never with
 bash's `$'…'`, and a value that cannot be expressed in that place (a newline in a cron line) is
 refused instead of being written. No secret passes through this module's return values or logs.
 """
@@ -91,48 +92,6 @@ def push_wrapper_text(host: str, port: int, login: str, client_dir: str) -> str:
     # restic appends rclone's own arguments ("serve restic --stdio …"): ignored, the key's command decides.
     return "#!/bin/sh\n# SB-8-7 push path, written by the SB-8-7 pipeline (client_policy).\nexec " + " ".join(
         q(a) for a in argv) + "\n"
-
-
-def run_backup_text(server_id: str, hostname: str, client_dir: str) -> str:
-    """The scheduled backup on the server (POSIX sh). It records its own outcome in `last-run.json`
-    (scheduled runs) or `last-test.json` (a tag given: the pipeline's test), for the freshness watch."""
-    return f"""#!/bin/sh
-# SB-8-7 backup of {checked_id(server_id)}, written by the SB-8-7 pipeline (client_policy). Runs on this server.
-umask 077
-client={q(client_dir)}
-tag=${{1:-{SCHEDULED_TAG}}}
-cd "$client" || exit 1
-# One backup of this server at a time: two requests' test backups, or a test and the scheduled run,
-# write the same files (100 requests at once interleaved two runs' JSON in backup.out).
-exec 9>"$client/backup.lock"
-if ! flock 9; then
-  echo "backup of "{q(hostname)}" failed: flock (util-linux) did not take $client/backup.lock" >&2
-  exit 1
-fi
-export RESTIC_REPOSITORY=rclone:sb87 RESTIC_PASSWORD_FILE="$client/password" RESTIC_CACHE_DIR="$client/cache"
-started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-# rclone.program is split like a shell line by restic: a relative path keeps the client folder's name out of it.
-restic -o rclone.program=./rclone-over-ssh backup --json --host {q(hostname)} --tag "$tag" \\
-  --files-from-verbatim "$client/include" > "$client/backup.out" 2> "$client/backup.err"
-status=$?
-summary=$(grep '"message_type":"summary"' "$client/backup.out" | tail -n 1)
-finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-if [ "$tag" = {SCHEDULED_TAG} ]; then record=last-run.json; else record=last-test.json; fi
-printf '{{"server":"%s","tag":"%s","started":"%s","finished":"%s","exit":%d,"summary":%s}}\\n' \\
-  {q(server_id)} "$tag" "$started" "$finished" "$status" "${{summary:-null}}" > "$client/$record.new"
-mv -f "$client/$record.new" "$client/$record"
-# This run's summary on stdout and, if it failed, its cause on stderr: said while the lock is held,
-# because the next run of this server rewrites backup.out and backup.err.
-printf '%s\\n' "$summary"
-if [ "$status" -ne 0 ]; then
-  echo "backup of "{q(hostname)}" failed:" >&2
-  tail -n 10 "$client/backup.err" >&2
-  # The first error is the cause (a full disk, say); the retries after it only repeat a symptom. It is
-  # printed last, so it is the line the task's error and the IT Centre's alert show.
-  grep -m 1 -E 'ERROR|Fatal' "$client/backup.err" >&2
-fi
-exit "$status"
-"""
 
 
 def push_key_line(public_key: str, repository: str, server_id: str) -> str:
