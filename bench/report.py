@@ -258,14 +258,23 @@ WAITING_NOTES = """
 **Reading it.** On Airflow 3.3 a human-in-the-loop task parks in `awaiting_input`: no worker, no
 trigger, no pool slot, so 500 waiting requests hold nothing. The same 500 waits as poke-mode sensors
 hold every LocalExecutor worker (8 of 8) and the rest queue behind them; nothing else could run. The
-scheduler still examines up to 20 running runs per loop (`max_dagruns_per_loop_to_schedule`), and one
-examination of the 37-task request DAG costs 15–30 ms (`dagrun.dependency-check`), which is most of the
-loop: it does not grow with the number waiting, and `max_dagruns_per_loop_to_schedule` is the lever if
-it must shrink. The metadata database grows by about 60 KiB per waiting request (its task instances,
-human-in-the-loop details and rendered fields). Getting 500 requests to the director took 14 min for
-the reason given under *100 requests at once*: 2,000 task processes on 2 cores. In the poke run the
-scheduler reported no loop duration inside the window (at 20 runs it did: median 0.36 s, p95 0.84 s);
-this was not looked into further.
+metadata database grows by about 60 KiB per waiting request (its task instances, human-in-the-loop
+details and rendered fields). Getting 500 requests to the director took 22 min on this machine (14 min
+on the AMD machine of 2026-11-25) for the reason given under *100 requests at once*: 2,000 task
+processes on 2 cores. In the poke run the scheduler reported no loop duration inside the window (at 20
+runs it did: median 0.36 s, p95 0.84 s); this was not looked into further.
+
+**The scheduler loop (target missed on this machine: p95 1.29 s; 0.94 s on 2026-11-25's).** A loop
+examines at most 20 running runs (`[scheduler] max_dagruns_per_loop_to_schedule`), those examined
+longest ago first, and one examination of the 37-task request DAG costs a median 27 ms here
+(`dagrun.dependency-check`): 20 of them are about 0.55 s of the 0.84 s median loop. So the loop does
+not grow with the number waiting, but the time until the scheduler comes back to a given run does:
+with 500 open, every 25 loops, about 20 s here. Lowering `max_dagruns_per_loop_to_schedule` would bring
+the loop under 1 s without bringing any run's turn sooner (the scheduler examines as many runs per
+second either way), so it is left at Airflow's default: the loop target can be met by that setting,
+but it would not make the service faster. What would: a cheaper examination per run (fewer tasks in
+the request DAG), or a faster machine. It matters when a decision is answered with hundreds open: the
+decision's next task waits for its run's turn.
 """
 
 BURST_NOTES = """
@@ -276,30 +285,34 @@ on the backup host, over SSH). 100 requests are 400 task processes, and Airflow 
 process of its own that parses its DAG file: about 0.9 CPU-seconds per task on 2 cores, the scheduler
 and api-server included.
 
-**The backup host's pool was a large part of it (found in this round).** `check_restore_source` ran
-in the pool `sb87_backup_host` (2 slots). In a reject-all run on 2026-11-26 (02:22 UTC) it was the only
+**The backup host's pool was a large part of it.** `check_restore_source` ran in the pool
+`sb87_backup_host` (2 slots). In a reject-all run on 2026-11-26 (02:22 UTC, Intel Xeon) it was the only
 pooled task: all 100 waited after 225 s, and the check waited a median 35 s (p95 71 s) for a slot to do
-a median 0.5 s of work:
-a slot is held while the task is queued and while its process starts and parses the DAG file, not only
-while restic runs. It now
-runs outside the pool (commit 2d9fbe2; a read-only listing, and the pool still bounds steps 5 and 6),
-with a test that nothing before the director's decision waits for a pool. Both runs above are after
-that change: reject all on the machine that measured 225 s, all 100 waiting after 162 s; approve all,
-re-measured on 2026-11-26 at 06:13 on another machine of the same kind, after 134 s (205 s before
-the change).
+a median 0.5 s of work: a slot is held while the task is queued and while its process starts and
+parses the DAG file, not only while restic runs. It now runs outside the pool (commit 2d9fbe2; a
+read-only listing, and the pool still bounds steps 5 and 6), with a test that nothing before the
+director's decision waits for a pool. After that change, on the same Intel machine: reject all 162 s,
+approve all 134 s. Both runs above are after it too, on a slower machine of the same kind (AMD EPYC,
+2 cores): 318 s and 259 s. The machine counts for as much as the change did, which is why every figure
+names its machine.
 
 What else would bring it within 45 s: fewer tasks before step 2 (step 1's three in one task, at the cost
 of the step's readable shape and its per-task retries), a cheaper DAG parse (each task parses the 37-task
 file, see *DAG parse time*), or more cores: with the Celery mode, workers on more machines.
 
-**Retries in approve all.** Before 2d9fbe2, 5 `client_policy` tasks failed their first try with
-`FileNotFoundError` in `posix_rename`: every request copied the server's password through the same
-temporary name, and two copies at once renamed it away from each other. Each copy now has its own name
-(with a test of eight copies at once, seen failing before the fix). The re-measured run still shows one
-`client_policy` retry, whose cause it did not record (it kept the first three retries' reasons, all
-`director_decision`; it now keeps one of each retried task first), and three `director_decision`
-instances on their second try, whose first try Airflow has no record of (HTTP 404 for its log): not
-looked into yet. Every run ended with its six e-mails, none twice.
+**Retries in approve all.** Each race a burst found is mended, with a test seen failing before:
+- before 2d9fbe2, 5 `client_policy` first tries failed with `FileNotFoundError` in `posix_rename`: every
+  request copied the server's password through the same temporary name (each copy now has its own);
+- later, 8 `client_policy` retries at 6 Celery pool slots: two writers of one server's client files
+  renamed each other's temporary file away (1614c64: they take turns, under `flock`);
+- in the run above, one `test_backup`: the server's push met another request's `restic check`, which
+  holds the repository exclusively, and restic 0.14 fails at once ("repository is already locked
+  exclusively"). The server's backup script, test and scheduled alike, now waits for the check
+  (`SB87_REPOSITORY_LOCK_WAIT_SECONDS`), as the check and the prune already waited for a push.
+
+An earlier approve-all run (Intel, 06:13) also had three `director_decision` instances on a second try
+whose first try Airflow has no record of (HTTP 404 for its log); this run had none, and it was not
+looked into further. Every run ended with its six e-mails, none twice.
 """
 
 PARSE_NOTES = """
