@@ -18,7 +18,7 @@ class ApiClient:
     other paths are relative to `/api/v2/` (`dags/my_dag`).
     """
 
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._password = password
