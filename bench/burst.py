@@ -43,6 +43,9 @@ Keys of `--json` (besides `machine`, added by `bench.common.write_json`). Second
 - `order_to_end_s`: approve only, spread over runs of order (step 4 answered) → run end
 - `order_to_first_backup_start_s`: approve only, spread of order → `backup_policy.readiness` start
 - `rejection_to_end_s`: reject only, spread over runs of rejection answered → run end
+- `rejection_queued_to_end_s`: reject only, spread over runs of the rejection e-mail queued in the outbox
+  (its row's `created_at`) → run end: how long a rejected run stays open once its memo is on its way
+  (target ≤ 30 s: step 2 skips steps 3–6 in one go)
 - `runs_ended`, `runs_failed`, `task_instances_failed`, `task_instances_retried` (try number > 1),
   `retried_by_task` (task id: how many of those), `retry_reasons` (the last error line of the first
   try's log, for up to three of them, one of each retried task first)
@@ -105,12 +108,12 @@ PAGE = 100  # the API's default `maximum_page_limit`: larger limits are cut to i
 
 # The notices (outbox keys, hence Message-IDs) one request sends, each exactly once, as the end-to-end
 # tests establish them (tests/test_end_to_end.py):
-# - acknowledgement (step 1, sb87.intake.acknowledge): one "รับเรื่องแล้ว" in
+# - acknowledgement (step 1, sb87.steps.step1_receive_memo.acknowledge): one "รับเรื่องแล้ว" in
 #   test_approved_request_backs_up_over_ssh_and_mails_the_result;
-# - one e-mail per decision to its assignees (sb87.decisions.DecisionNotifier, key "decision <task id>"):
+# - one e-mail per decision to its assignees (sb87.people.decisions.DecisionNotifier, key "decision <task id>"):
 #   test_steps_3_and_4_send_back_endorse_assign_and_memo counts the director's 1, per step-3 round one
 #   server-details and one review, and 1 for the order (step 4); carry_all_through takes one round;
-# - the result memo (step 7, sb87.outcome.send_memo_notice "result"): one "แจ้งผลการดำเนินงาน";
+# - the result memo (step 7, sb87.steps.step7_result_memo.send_memo_notice "result"): one "แจ้งผลการดำเนินงาน";
 # - rejected: acknowledgement, the director's decision and the rejection memo ("ไม่อนุมัติ", no result):
 #   test_rejection_mails_the_reason_and_skips_the_work and test_an_smtp_outage_delays_the_notices_not_the_request.
 # A failed step adds the IT Centre's failure alert ("failure"); a late step a deadline notice: neither
@@ -254,7 +257,7 @@ def _outbox_rows(stack: Stack, run_ids: set[str]) -> list[tuple[str, str, str]]:
     """(run id, notice key, state) of the runs' notices in the project's database."""
     from sqlalchemy import create_engine, select
 
-    from sb87 import store
+    from sb87.records import store
 
     engine = create_engine(stack.postgres.url("sb87"))
     try:
@@ -264,6 +267,23 @@ def _outbox_rows(stack: Stack, run_ids: set[str]) -> list[tuple[str, str, str]]:
             return [tuple(r) for r in rows]
     finally:
         engine.dispose()  # the stack drops this database on the way out
+
+
+def _queued_at(stack: Stack, run_ids: set[str], notice_key: str) -> dict[str, float]:
+    """Epoch time each run's `notice_key` notice was queued in the project's outbox."""
+    from sqlalchemy import create_engine, select
+
+    from sb87.records import store
+
+    engine = create_engine(stack.postgres.url("sb87"))
+    try:
+        with engine.connect() as db:
+            o = store.outbox.c
+            rows = db.execute(select(o.run_id, o.created_at)
+                              .where(o.run_id.in_(sorted(run_ids)), o.notice_key == notice_key))
+            return {run_id: created.timestamp() for run_id, created in rows}
+    finally:
+        engine.dispose()
 
 
 def _wait_outbox_drained(stack: Stack, run_ids: set[str], bound_s: float) -> dict[str, Any]:
@@ -289,11 +309,11 @@ def _plain_text(message: EmailMessage) -> str:
 def count_mail(messages: list[EmailMessage], runs: dict[str, str], expected: tuple[str, ...]) -> dict[str, Any]:
     """Attributes every message to its run and compares each run's with the `expected` notices.
 
-    A notice's Message-ID is derived from its run and outbox key (`sb87.outbox.message_id_for`), so
+    A notice's Message-ID is derived from its run and outbox key (`sb87.notices.outbox.message_id_for`), so
     an expected notice is recognised exactly, and a resend shows as a duplicate. Any other message is
     given to the run whose memo number (or run id) it names, as `other`.
     """
-    from sb87.outbox import message_id_for
+    from sb87.notices.outbox import message_id_for
 
     by_id = {message_id_for(run_id, key, IT_CENTRE_SENDER): (run_id, key) for run_id in runs for key in expected}
     by_memo = {memo: run_id for run_id, memo in runs.items()}
@@ -441,6 +461,9 @@ def measure(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> 
         figures["runs_failed"] = sum(1 for run in ended.values() if run["state"] == "failed")
         latencies = [ends[r] - answered_at[r] for r in ended if r in answered_at]
         figures["order_to_end_s" if args.answer == "approve" else "rejection_to_end_s"] = spread(latencies)
+        if args.answer == "reject":
+            queued = _queued_at(stack, run_ids, "rejection")
+            figures["rejection_queued_to_end_s"] = spread([ends[r] - queued[r] for r in ended if r in queued])
 
         tis = [ti for ti in _pages(admin, f"dags/{DAG_ID}/dagRuns/~/taskInstances", "task_instances")
                if ti["dag_run_id"] in run_ids]
@@ -515,6 +538,8 @@ def print_summary(figures: dict[str, Any]) -> None:
         print(f"order (step 4) → first backup task start: {_fmt_spread(f['order_to_first_backup_start_s'])}")
     if f.get("rejection_to_end_s"):
         print(f"rejection → run end: {_fmt_spread(f['rejection_to_end_s'])}")
+    if f.get("rejection_queued_to_end_s"):
+        print(f"rejection e-mail queued → run end: {_fmt_spread(f['rejection_queued_to_end_s'])}")
     print(f"runs ended {f.get('runs_ended', 0)}/{f['requests']}; failed runs {f.get('runs_failed', '-')}; "
           f"failed task instances {f.get('task_instances_failed', '-')}; "
           f"retried task instances {f.get('task_instances_retried', '-')} {f.get('retried_by_task', '')}; "

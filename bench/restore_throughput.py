@@ -76,8 +76,8 @@ def main() -> int:
             "SB87_RESTIC_PASSWORD_FILE": str(password), "SB87_INVENTORY_FILE": str(inventory),
             "SB87_PUSH_KEYS_FILE": str(backup.push_authorized_keys),
         })
-        from sb87.backends import parse_results, render_script
-        from sb87.datapath import install_client_password
+        from sb87.backup.backends import parse_results, render_script
+        from sb87.backup.datapath import install_client_password
 
         backup.prepare()
         sshd = subprocess.Popen(backup.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

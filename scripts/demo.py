@@ -54,7 +54,7 @@ def sample_conf(stack: Stack) -> dict:
 
 def scheduled_snapshot(stack: Stack, conf: dict, timeout: float = 200) -> dict | None:
     """Wait for the first snapshot the server's cron pushed (tag `sb87-scheduled`); None on timeout."""
-    from sb87.datapath import SCHEDULED_TAG
+    from sb87.backup.datapath import SCHEDULED_TAG
     from sb87.settings import registered_servers
 
     server_id = registered_servers()[conf["servers"][0]["hostname"]]["id"]

@@ -28,9 +28,9 @@ CELERY_WORKER = ["celery", "worker", "--skip-serve-logs", "--concurrency", "{con
 #: what /api/v2/monitor/health must report healthy
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
-#: the production auth manager (FAB, decisions bound to roster user names): plugins/sb87/auth.py
-FAB_AUTH_MANAGER = "sb87.auth.RosterFabAuthManager"
-SIMPLE_AUTH_MANAGER = "sb87.auth.RosterSimpleAuthManager"
+#: the production auth manager (FAB, decisions bound to roster user names): plugins/sb87/people/auth.py
+FAB_AUTH_MANAGER = "sb87.people.auth.RosterFabAuthManager"
+SIMPLE_AUTH_MANAGER = "sb87.people.auth.RosterSimpleAuthManager"
 
 SQLITE_TUNING_MODULE = "sb87_sqlite_tuning"
 #: the account the pipeline's own REST calls (run notes) use, through the `sb87_airflow_api` connection
@@ -119,7 +119,7 @@ def airflow_config_env(
     """The `AIRFLOW__*` variables shared by all components and CLI calls.
 
     `auth`: "simple" (SimpleAuthManager, users from `users`) or "fab" (the production auth manager,
-    `sb87.auth.RosterFabAuthManager`; its users are made by `python -m sb87.roster_accounts`).
+    `sb87.people.auth.RosterFabAuthManager`; its users are made by `python -m sb87.people.accounts`).
     """
     api = f"http://127.0.0.1:{ports['api']}"
     env = {
@@ -135,7 +135,7 @@ def airflow_config_env(
         "AIRFLOW__API__WORKERS": "2",
         "AIRFLOW__CORE__FERNET_KEY": stack_secrets["fernet_key"],
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
-        # SimpleAuthManager, except that only an admin may write task states or XComs (plugins/sb87/auth.py).
+        # SimpleAuthManager, except that only an admin may write task states or XComs (plugins/sb87/people/auth.py).
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(

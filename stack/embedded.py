@@ -218,7 +218,7 @@ class Stack:
             project_db = {"conn_type": "sqlite", "host": str(self.home / "sb87.db")}
         env["AIRFLOW_CONN_SB87_DB"] = json.dumps(project_db)
         if self.auth == "fab":
-            # roster_accounts gives new FAB users the passwords seeded above (the same file as
+            # sb87.people.accounts gives new FAB users the passwords seeded above (the same file as
             # SimpleAuthManager's), so `password()` and the service connection hold for both.
             env["SB87_INITIAL_PASSWORDS_FILE"] = str(self.passwords_file)
             env["SB87_ADMIN_USERNAME"] = "admin"
@@ -279,8 +279,8 @@ class Stack:
             run_logged([airflow, "db", "migrate"], self.logs_dir / "db-migrate.log", env, 600,
                        "airflow db migrate")
             if self.auth == "fab":
-                run_logged([sys.executable, "-m", "sb87.roster_accounts"], self.logs_dir / "roster-accounts.log",
-                           env, 300, "python -m sb87.roster_accounts")
+                run_logged([sys.executable, "-m", "sb87.people.accounts"], self.logs_dir / "roster-accounts.log",
+                           env, 300, "python -m sb87.people.accounts")
             # the pool is created while the components boot (each airflow CLI call costs seconds)
             pool = spawn(
                 "pools set",
@@ -512,6 +512,6 @@ class Stack:
                if self.metadata_db == "postgres" else ""),
             f"backup host    : ssh -p {self.ports['ssh']} -i {self.ssh_client_key} "
             f"{getpass.getuser()}@{LOOPBACK}",
-            f"SMTP sink      : {LOOPBACK}:{self.ports['smtp']} -> {self.mail_dir}/*.eml",
+            f"SMTP sink      : {LOOPBACK}:{self.ports['smtp']} -> {self.mail_dir}/new/ (Maildir, a file a message)",
             f"logs           : {self.logs_dir}",
         ])

@@ -78,7 +78,8 @@ def wait_for_state(
 
 def wait_for_decision(client: ApiClient, run_id: str, task_id: str = DECISION_TASK, timeout: float = 120,
                       dag_id: str = DAG_ID) -> None:
-    """Wait until a decision is open (`awaiting_input`). It may be answered at once: see `sb87.decisions.Decision`."""
+    """Wait until a decision is open (`awaiting_input`); it may be answered at once (see
+    `sb87.people.decisions.Decision`)."""
     wait_for_state(client, run_id, task_id, {"awaiting_input"}, timeout, dag_id)
 
 

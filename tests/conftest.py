@@ -115,7 +115,7 @@ def machine_postgres() -> Iterator[str]:
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     finally:
-        from sb87 import store
+        from sb87.records import store
 
         store.engine.cache_clear()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from jinja2 import TemplateError
 
-from sb87.backends import _environment, archive_name, cron_job_text, parse_results, render_script
-from sb87.datapath import (
+from sb87.backup.backends import _environment, archive_name, cron_job_text, parse_results, render_script
+from sb87.backup.datapath import (
     DataPathError,
     cron_entry_command,
     cron_file_text,
@@ -239,7 +239,7 @@ def test_scratch_root_with_a_space_never_removes_its_neighbour(backup_env: Path,
 def test_backup_endpoint_comes_from_the_backup_hosts_connection_with_its_pinned_key() -> None:
     from types import SimpleNamespace
 
-    from sb87.datapath import backup_endpoint
+    from sb87.backup.datapath import backup_endpoint
 
     conn = SimpleNamespace(host="10.1.2.3", port=22, login="airflow",
                            extra_dejson={"host_key": KEY, "push_host": "backup.itc.local", "push_login": "sb87push"})

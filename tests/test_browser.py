@@ -22,8 +22,9 @@ from urllib.parse import quote
 
 import pytest
 
-from sb87 import forms, steps
-from sb87.params import sample_request
+from sb87 import steps
+from sb87.intake_rules.params import sample_request
+from sb87.people import forms
 from stack import Stack, rest_driver
 from stack.client import ApiClient
 

@@ -113,7 +113,7 @@ def code_connection_ids() -> set[str]:
     """Connection ids the sb87 package uses: the string defaults of every `..._conn_id` / `..._CONN_ID`."""
     pattern = re.compile(r"\b\w*(?:conn_id|CONN_ID)\s*(?::\s*str\s*)?=\s*[\"']([A-Za-z0-9_]+)[\"']")
     ids = set()
-    for source in (PLUGINS / "sb87").glob("*.py"):
+    for source in (PLUGINS / "sb87").rglob("*.py"):
         ids.update(pattern.findall(source.read_text(encoding="utf-8")))
     return ids
 
@@ -310,7 +310,7 @@ def test_the_backup_pool_created_by_airflow_init_is_the_settings_pool(compose: d
 def test_the_modules_airflow_init_runs_exist() -> None:
     script = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]["airflow-init"]["command"][-1]
     modules = re.findall(r"python -m ([\w.]+)", script)
-    assert modules == ["sb87.roster_accounts"]
+    assert modules == ["sb87.people.accounts"]
     for module in modules:
         assert module_file(module).is_file(), f"airflow-init runs {module}, which is not under plugins/"
 

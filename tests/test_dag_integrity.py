@@ -14,7 +14,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from sb87 import steps
-from sb87.decisions import Decision
+from sb87.people.decisions import Decision
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 THAI = re.compile(r"[\u0E00-\u0E7F]")
@@ -87,8 +87,7 @@ def test_parse_time_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_task_belongs_to_a_step_of_the_seed(dagbag: DagBag) -> None:
     """From a step's Thai title to its tasks in one hop: every task id is in `sb87.steps`."""
     dag = dagbag.dags[steps.DAG_ID]
-    joins = {steps.WORK_FINISHED, steps.CLOSE_TASK}
-    orphans = [t.task_id for t in dag.tasks if steps.step_of(t.task_id) is None and t.task_id not in joins]
+    orphans = [t.task_id for t in dag.tasks if steps.step_of(t.task_id) is None and t.task_id != steps.CLOSE_TASK]
     assert orphans == []
     for step in steps.STEPS:
         assert any(step.owns(t.task_id) for t in dag.tasks), f"step {step.number} has no task"
@@ -101,8 +100,7 @@ def test_a_failed_step_fails_the_run(dagbag: DagBag) -> None:
     assert close.is_teardown and not close.on_failure_fail_dagrun
     leaves = {t.task_id for t in dag.tasks if not t.downstream_list}
     assert leaves == {steps.CLOSE_TASK}
-    assert {t.task_id for t in close.upstream_list} == {steps.NOTIFY_RESULT, steps.NOTIFY_REJECTION,
-                                                       steps.ROUNDS_EXHAUSTED}
+    assert {t.task_id for t in close.upstream_list} == {steps.NOTIFY_RESULT, steps.NOTIFY_REJECTION}
     for task in dag.tasks:
         if task.task_id != steps.CLOSE_TASK:
             assert task.trigger_rule != "all_done", f"{task.task_id} would run past a failure"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from sb87.backends import WHERE, parse_results, render_script
-from sb87.datapath import cron_entry_command
+from sb87.backup.backends import WHERE, parse_results, render_script
+from sb87.backup.datapath import cron_entry_command
 from stack.deposited_server import CLIENT_DIR, DepositedServer
 from stack.sshd import Sshd
 
@@ -106,8 +106,8 @@ class Hosts:
     def copy_password(self, server_id: str) -> None:
         """Between create_policy and client_policy: the pipeline's own SFTP copy, through both Airflow
         connections (host keys pinned in each)."""
-        from sb87.backends import repository_path
-        from sb87.datapath import install_client_password
+        from sb87.backup.backends import repository_path
+        from sb87.backup.datapath import install_client_password
         from sb87.settings import settings
 
         install_client_password("sb87_backup_host", "sb87_srv_test",
@@ -486,7 +486,7 @@ def test_restore_onto_the_server_into_a_new_folder_checked_by_sha256sum(hosts: H
     hosts.run("test_backup", request, run_id="second", server="srv-e")
     request["services"] = ["backup", "restore"]
     request["restore"] = {"hostname": "fileserver05", "paths": [target.rsplit("/", 1)[0]], "as_of": between}
-    from sb87.backends import choose_snapshot
+    from sb87.backup.backends import choose_snapshot
 
     [listing] = hosts.run("list_snapshots", request)
     snapshot = choose_snapshot(listing["snapshots"], between)["id"]
@@ -540,9 +540,9 @@ def test_archive_restore_streams_a_tar_zst_to_the_units_drop_with_its_manifest(h
 def test_freshness_watch_alerts_once_when_a_servers_backups_stop(hosts: Hosts, tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from sb87 import store
-    from sb87.freshness import OVERDUE, Alert, observe, record_policy, watch
-    from sb87.notices import render_notice
+    from sb87.backup.freshness import OVERDUE, Alert, observe, record_policy, watch
+    from sb87.notices.messages import render_notice
+    from sb87.records import store
 
     request = _request(hosts, "srv-g", "fileserver07")
     _seed(hosts, "g.txt", b"watched\n")
@@ -660,7 +660,7 @@ def test_a_full_disk_on_the_server_fails_the_restore_and_leaves_no_half_folder(h
     hosts.server.inside(["mkdir", "-p", restore_root])
     hosts.server.inside(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", restore_root])
     try:
-        from sb87.backends import choose_snapshot
+        from sb87.backup.backends import choose_snapshot
 
         [listing] = hosts.run("list_snapshots", request)
         snapshot = choose_snapshot(listing["snapshots"], request["restore"]["as_of"])["id"]

@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sb87 import steps, store
-from sb87.deadlines import process, step_clocks, summary_rows
-from sb87.workdays import WorkingCalendar
+from sb87 import steps
+from sb87.records import store
+from sb87.timekeeping.deadlines import process, step_clocks, summary_rows
+from sb87.timekeeping.workdays import WorkingCalendar
 
 BKK = ZoneInfo("Asia/Bangkok")
 CAL = WorkingCalendar()
@@ -113,7 +114,7 @@ def test_a_step_whose_task_failed_is_summarised_as_failed_not_met() -> None:
     tasks = [
         {"task_id": steps.FIRST_RESTORE_TASK, "state": "success", "start_date": RAISED.isoformat(),
          "end_date": (RAISED + timedelta(minutes=1)).isoformat()},
-        {"task_id": steps.RESTORE_FILE.task("package"), "state": "failed",
+        {"task_id": steps.TO_SERVER[0], "state": "failed",
          "start_date": (RAISED + timedelta(minutes=1)).isoformat(),
          "end_date": (RAISED + timedelta(minutes=2)).isoformat()},
         {"task_id": steps.RESTORE_FILE.task("verify_delivery"), "state": "upstream_failed",
@@ -124,6 +125,6 @@ def test_a_step_whose_task_failed_is_summarised_as_failed_not_met() -> None:
 
 
 def test_every_limit_in_the_organisation_file_names_a_step() -> None:
-    from sb87.deadlines import limits_from_config
+    from sb87.timekeeping.deadlines import limits_from_config
 
     assert set(limits_from_config()) == {s.limit_key for s in steps.limited_steps()}

@@ -21,10 +21,13 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from sb87 import documents, store
-from sb87.memo import Memo, line_segments, render_memo_pdf
+from sb87.documents import filing as documents
+from sb87.documents.memo import Memo
+from sb87.documents.pdf_layout import render_memo_pdf
+from sb87.documents.thai_lines import line_segments
+from sb87.records import store
 from sb87.settings import DEFAULT_CONFIG_FILE, PROJECT_ROOT, organisation
-from sb87.thai_dates import thai_date
+from sb87.timekeeping.thai_dates import thai_date
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,

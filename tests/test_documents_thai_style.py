@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from test_documents import result_context, sample_request
 
-from sb87.notices import macros, render_notice
+from sb87.notices.messages import macros, render_notice
 from sb87.settings import organisation
-from sb87.thai_dates import thai_date_short, thai_datetime, thai_digits, thai_schedule, thai_time
+from sb87.timekeeping.thai_dates import thai_date_short, thai_datetime, thai_digits, thai_schedule, thai_time
 
 SCHEDULES = {
     "daily 01:00": "ทุกวัน เวลา 01.00 น.",

@@ -20,10 +20,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 
-from sb87 import forms, steps
-from sb87.api_messages import explain_refusal
-from sb87.field_rules import FIELD_RULES, rule_for
-from sb87.params import RESTORE_SCHEMA, SERVER_SCHEMA, request_params, sample_request
+from sb87 import steps
+from sb87.intake_rules.api_messages import explain_refusal
+from sb87.intake_rules.field_rules import FIELD_RULES, rule_for
+from sb87.intake_rules.params import RESTORE_SCHEMA, SERVER_SCHEMA, request_params, sample_request
+from sb87.people import forms
 from sb87.settings import TEMPLATES_DIR
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sb87 import store
-from sb87.freshness import (
+from sb87.backup.freshness import (
     BANGKOK,
     FAILED,
     NOT_YET_DUE,
@@ -26,7 +25,8 @@ from sb87.freshness import (
     watch,
     weekly_subset,
 )
-from sb87.notices import render_notice
+from sb87.notices.messages import render_notice
+from sb87.records import store
 
 GRACE = timedelta(hours=6)
 CREATED = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)

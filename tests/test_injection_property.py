@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from jinja2 import TemplateError
 
-from sb87.backends import ACTIONS, WHERE, render_script, repository_path
-from sb87.datapath import DataPathError
+from sb87.backup.backends import ACTIONS, WHERE, render_script, repository_path
+from sb87.backup.datapath import DataPathError
 from sb87.settings import settings as settings_now
 from tests.standins import install_standin
 
@@ -205,7 +205,7 @@ def test_at_least_ten_thousand_hostile_strings_were_checked() -> None:
 
 
 def test_a_template_that_forgets_to_quote_fails() -> None:
-    from sb87.backends import _environment
+    from sb87.backup.backends import _environment
 
     with pytest.raises(TemplateError, match="unquoted"):
         _environment().from_string("echo {{ x }}").render(x="a; b")
@@ -249,7 +249,7 @@ def test_every_string_setting_that_reaches_a_script_is_made_hostile_here() -> No
 
     root = Path(__file__).resolve().parents[1]
     text = "\n".join(p.read_text(encoding="utf-8") for p in (root / "include/templates/backup").rglob("*.j2"))
-    code = (root / "plugins/sb87/backends.py").read_text(encoding="utf-8")
+    code = (root / "plugins/sb87/backup/backends.py").read_text(encoding="utf-8")
     used = set(re.findall(r"\b(?:settings|datapath)\.(\w+)", text)) | set(re.findall(r"\b(?:cfg|dp)\.(\w+)", code))
     strings = {f.name for cls in (Settings,) for f in fields(cls) if f.type == "str"}
     # Not folders: the backend picks a template folder, the delivery a branch in Python, and the archive

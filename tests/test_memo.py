@@ -13,24 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from sb87.memo import (
+from sb87.documents.memo import Memo, it_centre_memo, paragraphs_from_text, render_memo_body
+from sb87.documents.pdf_layout import (
     BODY_PT,
     FONT_FAMILY,
     LEFT_MM,
     RIGHT_MM,
     SARABUN_SCALE,
-    ZWSP,
-    Memo,
     font_paths,
-    it_centre_memo,
-    line_break_opportunities,
-    line_segments,
-    paragraphs_from_text,
-    render_memo_body,
     render_memo_pdf,
-    thai_cluster_breaks,
-    wrap_text,
 )
+from sb87.documents.thai_lines import ZWSP, line_break_opportunities, line_segments, thai_cluster_breaks, wrap_text
 
 SUBJECT = "รายงานผลการสำรองข้อมูลเซิร์ฟเวอร์"  # ำ exercises the ToUnicode fix
 SIGNATORY = "นายสมชาย ใจดี"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sb87.backends import parse_results, render_script
+from sb87.backup.backends import parse_results, render_script
 from tests.standins import install_standin
 
 STANDIN = Path(__file__).resolve().parent / "standins" / "netbackup" / "nbu_standin.py"
@@ -140,7 +140,7 @@ def test_the_stand_in_refuses_a_bad_option(nbu: dict) -> None:
 def test_the_same_data_path_client_on_the_server_policy_on_the_master(nbu: dict, monkeypatch) -> None:
     """NetBackup follows the data path's actions: the client's readiness and verification run on the
     deposited server; the master restores straight onto it (bprestore -D) into a new folder for the memo."""
-    from sb87.backends import where
+    from sb87.backup.backends import where
 
     monkeypatch.setenv("SB87_RESTORE_ROOT", str(nbu["tmp"] / "restore-root"))
     request = _request(nbu["data"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from email import message_from_bytes, policy
 
-from sb87.notices import build_message, render_notice
+from sb87.notices.messages import build_message, render_notice
 
 REQUEST = {
     "memo_no": "ทล 0601/1234",
@@ -69,7 +69,7 @@ def test_memo_date_is_the_date_in_bangkok_not_on_the_server() -> None:
     """At 18:00 UTC on 24 November it is already 25 November in Thailand: the memo says 25."""
     from datetime import UTC, datetime
 
-    from sb87.thai_dates import bangkok_date, thai_date
+    from sb87.timekeeping.thai_dates import bangkok_date, thai_date
 
     evening_utc = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
     assert thai_date(bangkok_date(evening_utc)) == "25 พฤศจิกายน 2569"

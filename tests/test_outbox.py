@@ -30,7 +30,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from sb87 import outbox, store
+from sb87.notices import outbox
+from sb87.records import store
 from sb87.settings import organisation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,7 +170,8 @@ def _wait(predicate: Callable[[], Any], timeout: float = 20, what: str = "condit
 CHILD = """
 import json, smtplib, sys
 from datetime import datetime
-from sb87 import outbox, store
+from sb87.notices import outbox
+from sb87.records import store
 url, port, run_id, context, sender, now = sys.argv[1:7]
 eng = store.engine(url)
 send = outbox.ClientSender(lambda: smtplib.SMTP("127.0.0.1", int(port), timeout=120))
@@ -193,7 +195,7 @@ def test_smtp_down_longer_than_every_retry_keeps_the_notice_and_one_sweep_sends_
     """The production path (send_notice_once → Airflow's SmtpHook, connections from the environment):
     the task's three tries and three sweeps find nothing listening; none raises; the notice waits;
     once the server is up one sweep delivers it, and later sweeps send nothing more."""
-    from sb87.notices import send_notice_once
+    from sb87.notices.outbox import send_notice_once
 
     port = free_port()  # nothing listens here yet
     monkeypatch.setenv("AIRFLOW_CONN_SB87_OUTBOX_SMTP", json.dumps({
@@ -423,7 +425,8 @@ def test_temporarily_refused_recipient_gets_the_same_message_later_and_the_other
 SWEEPER = """
 import json, smtplib, sys
 from datetime import datetime
-from sb87 import outbox, store
+from sb87.notices import outbox
+from sb87.records import store
 url, port, now = sys.argv[1], sys.argv[2], sys.argv[6]
 eng = store.engine(url)
 print("ready", flush=True)

@@ -1,6 +1,6 @@
 """Production auth on the distributed stack: FAB users and roles made from the roster, decisions bound to them.
 
-The Celery-mode stack runs `sb87.auth.RosterFabAuthManager` and `python -m sb87.roster_accounts`, as
+The Celery-mode stack runs `sb87.people.auth.RosterFabAuthManager` and `python -m sb87.people.accounts`, as
 the compose file's airflow-init does. What an IT Centre administrator checks: each person has the
 role the roster gives them, the directors see "Required Actions", only the assigned person can
 answer a decision (an operator with every operational permission cannot), the audit names the
@@ -38,7 +38,7 @@ def fab_stack(airflow_stack: Stack) -> Stack:
 
 def _sync_roster(stack: Stack, config: Path | None = None) -> str:
     env = stack.env | ({"SB87_CONFIG": str(config)} if config else {})
-    done = subprocess.run([sys.executable, "-m", "sb87.roster_accounts"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "sb87.people.accounts"], env=env, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout

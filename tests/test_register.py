@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sb87 import store
+from sb87.records import store
 
 BKK = ZoneInfo("Asia/Bangkok")
 

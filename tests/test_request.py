@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sb87.params import sample_request
-from sb87.request import RequestInvalid, validate_request
+from sb87.intake_rules.params import sample_request
+from sb87.intake_rules.request import RequestInvalid, validate_request
 from sb87.settings import PROJECT_ROOT
 
 INVENTORY = {s["hostname"]: s for s in json.loads((PROJECT_ROOT / "config" / "inventory.json").read_text())["servers"]}

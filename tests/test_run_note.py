@@ -1,7 +1,7 @@
 """The run note is built from step blocks; a re-reported status replaces only its own block."""
 
 from sb87.airflow_api import drop_note_block
-from sb87.notes import WAITING_FOR_EQUIPMENT
+from sb87.records.run_note import WAITING_FOR_EQUIPMENT
 
 NOTE = "\n".join([
     "คำขอ ทล 0601/1234 สำนักแผนงาน",

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sb87.workdays import WorkingCalendar
+from sb87.timekeeping.workdays import WorkingCalendar
 
 BKK = ZoneInfo("Asia/Bangkok")
 CAL = WorkingCalendar()

@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from airflow.sdk import Connection
+from airflow.sdk.exceptions import AirflowNotFoundException, AirflowRuntimeError
 
 API_CONN_ID = "sb87_airflow_api"
 MAX_NOTE = 1000  # Airflow's limit for a run note
@@ -25,8 +27,6 @@ log = logging.getLogger(__name__)
 @contextmanager
 def api_session(conn_id: str = API_CONN_ID) -> Iterator[httpx.Client]:
     """An HTTP client on the API server, logged in as the service account."""
-    from airflow.sdk import Connection
-
     conn = Connection.get(conn_id)
     base = f"{conn.schema or 'http'}://{conn.host}:{conn.port or 8080}"
     with httpx.Client(base_url=base, timeout=30) as http:
@@ -46,8 +46,6 @@ def set_run_note(dag_id: str, run_id: str, text: str, conn_id: str = API_CONN_ID
     A missing connection or an unreachable API only logs a warning: a note is information and must
     never fail the request it describes.
     """
-    from airflow.sdk.exceptions import AirflowNotFoundException, AirflowRuntimeError
-
     note = text if len(text) <= MAX_NOTE else text[: MAX_NOTE - 1] + "…"
     try:
         with api_session(conn_id) as http:
@@ -65,8 +63,6 @@ def append_run_note(dag_id: str, run_id: str, text: str, conn_id: str = API_CONN
     starts a step, `ขั้นตอนที่ …`) is dropped first, so a status that is re-reported (waiting for equipment)
     keeps one current block instead of piling up or wiping what earlier steps wrote.
     """
-    from airflow.sdk.exceptions import AirflowNotFoundException, AirflowRuntimeError
-
     try:
         with api_session(conn_id) as http:
             current = http.get(run_path(dag_id, run_id))

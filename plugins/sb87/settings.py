@@ -161,7 +161,7 @@ class Settings:
     # Each open request is a running DAG run that waits days for people; Airflow's default of 16
     # active runs per DAG would queue the 17th request behind them.
     max_open_requests: int = 1000
-    # Production auth (FAB; `python -m sb87.roster_accounts`): passwords of newly created users,
+    # Production auth (FAB; `python -m sb87.people.accounts`): passwords of newly created users,
     # and an optional admin account.
     initial_passwords_file: str = ""
     admin_username: str = ""

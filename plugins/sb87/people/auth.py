@@ -1,0 +1,59 @@
+"""Auth managers that keep SB-8-7's decisions in the hands of the people the roster names.
+
+Two rules, in the embedded default (SimpleAuthManager) and in production (FAB):
+
+* A decision is answered only by its assignees. The roster names people by user id.
+  SimpleAuthManager's user id *is* the user name; FAB's is the row number of `ab_user` ("7"), which no
+  roster can know, so Airflow's default check (`user.get_id() in assigned_users`) would refuse every
+  FAB user. `RosterFabAuthManager` matches the FAB user name instead.
+* Nobody but an Airflow admin writes a task instance's state or an XCom. A decision's outcome is the
+  answer in Airflow's human-in-the-loop record; `PATCH …/taskInstances/director_decision
+  {"new_state": "success"}` or `POST …/xcomEntries` would otherwise let any user forge or kill one.
+  Under FAB the SB87 roles simply lack these permissions (`sb87.people.accounts`).
+
+Configure with `AIRFLOW__CORE__AUTH_MANAGER=sb87.people.auth.RosterSimpleAuthManager` (embedded default) or
+`sb87.people.auth.RosterFabAuthManager` (production; `python -m sb87.people.accounts` makes roles and users).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
+
+if TYPE_CHECKING:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.providers.fab.auth_manager.models import User
+
+#: (method, access entity) pairs no roster role may use on a DAG.
+FORGING_WRITES = {
+    (method, entity)
+    for method in ("POST", "PUT", "DELETE")
+    for entity in (DagAccessEntity.TASK_INSTANCE, DagAccessEntity.XCOM)
+}
+
+#: The same, as FAB (action, resource) permissions.
+WRITES_THAT_FORGE = {
+    (action, resource)
+    for action in ("can_create", "can_edit", "can_delete")
+    for resource in ("Task Instances", "XComs")
+}
+
+
+class RosterSimpleAuthManager(SimpleAuthManager):
+    """SimpleAuthManager where only the `admin` role may write task states or XComs."""
+
+    def is_authorized_dag(self, *, method: Any, user: SimpleAuthManagerUser, access_entity: Any = None,
+                          details: Any = None) -> bool:
+        if (method, access_entity) in FORGING_WRITES and not self._is_admin(user):
+            return False
+        return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
+
+
+class RosterFabAuthManager(FabAuthManager):
+    """`FabAuthManager` whose human-in-the-loop check matches the roster's user ids (FAB user names)."""
+
+    def is_authorized_hitl_task(self, *, assigned_users: set[str], user: User) -> bool:
+        return user.get_name() in assigned_users

@@ -1,0 +1,150 @@
+"""The forms of the human decisions (steps 2–4): each field's `Param`, its Thai title and its rule.
+
+A form opens valid: every field's default passes its own schema, or the HITL task would fail as it
+starts ("No value passed and Param has no default value").
+
+Required or optional, as the Airflow 3.3 UI decides it (its flexible form, `ui/dist`): a field is
+*required* when its schema has a `type` that is not a list containing "null"; an empty required
+field (null, undefined or "") marks the form invalid and disables **every** option button. The UI
+also turns a cleared text box or an emptied multi-select into `null`. So an optional field here is
+`type: [<type>, "null"]` (it may come back as null), and a required one is a plain `type`.
+
+Which options need a field (a reason to reject or to send back) cannot be said in a Param schema:
+`REASON_REQUIRED` names them, and the api-server plugin refuses such an answer (HTTP 400) before
+Airflow records it (`sb87.intake_rules.api_messages`).
+
+`description` is shown as plain text under the field; Markdown would need `description_md`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk import Param
+
+from sb87 import steps
+from sb87.intake_rules.request import ONE_LINE
+from sb87.settings import organisation
+
+DIRECTOR_REASON = "เหตุผล / ความเห็น"
+REVIEW_REASON = "เหตุผล / สิ่งที่ต้องแก้ไข"
+
+
+@dataclass(frozen=True)
+class ReasonRule:
+    """Choosing `option` in this decision needs a non-blank `field` (labelled `title` in the form)."""
+
+    option: str
+    field: str
+    title: str
+    english: str
+
+
+# Decisions whose option needs a field of the same form filled in, by task id.
+REASON_REQUIRED: dict[str, ReasonRule] = {
+    steps.DIRECTOR_DECISION: ReasonRule(steps.REJECT, "reason", DIRECTOR_REASON, "a reason is required to reject"),
+    **{
+        steps.review_task(n): ReasonRule(
+            steps.SEND_BACK, "reason", REVIEW_REASON, "say what to correct when sending the document back"
+        )
+        for n in range(1, steps.MAX_ROUNDS + 1)
+    },
+}
+
+
+def _required_text(title: str, default: str = "", max_length: int = 200, **extra: Any) -> Param:
+    # One line: these values go into a PDF table and e-mails; newlines would break their layout.
+    return Param(default, type="string", maxLength=max_length, pattern=ONE_LINE, title=title, **extra)
+
+
+def _optional_text(title: str, max_length: int = 200, *, multiline: bool = False, **extra: Any) -> Param:
+    schema: dict[str, Any] = {"format": "multiline"} if multiline else {"pattern": ONE_LINE}
+    return Param(None, type=["string", "null"], maxLength=max_length, title=title, **schema, **extra)
+
+
+def director_params() -> dict[str, Param]:
+    """Step 2: the IT Centre Director's reason and the sub-units that take the work (both optional)."""
+    org = organisation()
+    return {
+        "reason": _optional_text(
+            DIRECTOR_REASON,
+            max_length=1000,
+            multiline=True,
+            description="อนุมัติ: ไม่ต้องกรอก · ไม่อนุมัติ: ต้องระบุเหตุผล ข้อความนี้ส่งถึงหน่วยงานผู้ร้องขอ "
+            "(Approve: leave empty. Reject: a reason is required; it is sent to the requesting unit.)",
+        ),
+        "sub_units": Param(
+            [],
+            type=["array", "null"],
+            items={"type": "string", "enum": org.sub_unit_codes},
+            uniqueItems=True,
+            title="หน่วยงานที่รับผิดชอบ",
+            description="เว้นว่างไว้ = ตามประเภทบริการที่ขอ (empty = the sub-units of the requested services)",
+            examples=org.sub_unit_codes,
+            values_display={code: org.sub_unit_name(code) for code in org.sub_unit_codes},
+        ),
+    }
+
+
+def details_params() -> dict[str, Param]:
+    """Step 3: the server-details document (pre-filled from the request when it opens).
+
+    Required: what the backup policy cannot be set up without (server, address, OS, data, size);
+    the rest is optional and prints as "-" in the PDF.
+
+    No name may repeat a request field: Airflow lets the run's conf override a task param of the
+    same name, so `retention` here would receive the request's retention object.
+    """
+    return {
+        "server_name": _required_text("ชื่อเครื่อง Server"),
+        "address": _required_text("หมายเลข IP", max_length=100),
+        "os": _required_text("ระบบปฏิบัติการ", max_length=100),
+        "location": _optional_text("ตำแหน่งติดตั้งในศูนย์ข้อมูล", description="เช่น ห้อง DC ชั้น 3 ตู้ R04 ช่อง U12"),
+        "data_paths": Param(
+            "",
+            type="string",
+            maxLength=4000,
+            format="multiline",
+            title="ข้อมูลที่ต้องสำรอง / กู้คืน",
+            description="หนึ่งบรรทัดต่อหนึ่งตำแหน่ง (one path per line)",
+        ),
+        "size_gb": Param(1, type="number", minimum=0, maximum=1_000_000, title="ขนาดข้อมูลโดยประมาณ (GB)"),
+        "backup_window": _optional_text("ช่วงเวลาสำรองข้อมูล", description="เช่น ทุกวัน 01.00–05.00 น."),
+        "retention_period": _optional_text("ระยะเวลาเก็บรักษา"),
+        "unit_contacts": _optional_text("ผู้ประสานงานของหน่วยงาน", max_length=500),
+        "consultant_contacts": _optional_text("ผู้ประสานงานทีมที่ปรึกษา", max_length=500),
+        "notes": _optional_text("หมายเหตุ", max_length=2000, multiline=True),
+    }
+
+
+def review_params() -> dict[str, Param]:
+    """Step 3: the group/division director's reason for sending the document back (optional to endorse)."""
+    return {
+        "reason": _optional_text(
+            REVIEW_REASON,
+            max_length=1000,
+            multiline=True,
+            description="เห็นชอบ: ไม่ต้องกรอก · ส่งกลับแก้ไข: ต้องระบุ ข้อความนี้ส่งถึงเจ้าหน้าที่ "
+            "(Endorse: leave empty. Send back: required; it is sent to the staff.)",
+        )
+    }
+
+
+def assign_params() -> dict[str, Param]:
+    """Step 4: the staff ordered to do the work (at least one), and the order's instructions (optional)."""
+    staff = organisation().with_role(steps.STAFF)
+    ids = [p.id for p in staff]
+    return {
+        "staff": Param(
+            ids[:1],
+            type="array",
+            items={"type": "string", "enum": ids},
+            minItems=1,
+            uniqueItems=True,
+            title="เจ้าหน้าที่ผู้ดำเนินการ",
+            examples=ids,
+            values_display={p.id: p.name for p in staff},
+        ),
+        "instructions": _optional_text("ข้อสั่งการ", max_length=1000, multiline=True),
+    }

@@ -1,0 +1,1 @@
+"""The project's own records: its database (register, outbox, summaries) and the run note."""
