@@ -147,7 +147,7 @@ def rendered(request: pytest.FixtureRequest, docs_dir: Path, monkeypatch: pytest
         memos.append(memo)
         return render_memo_pdf(memo, out_path, **kwargs)
 
-    monkeypatch.setattr(documents, "render_memo_pdf", recording)
+    monkeypatch.setattr("sb87.documents.pdf_layout.render_memo_pdf", recording)
     pdf = memo_kinds()[request.param]()
     return pdf, memos[-1]
 
