@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from sb87.intake_rules.api_messages import DecisionReasonMiddleware, TriggerRefusalMiddleware
+from sb87.intake_rules.api_messages import DecisionAnswerMiddleware, TriggerRefusalMiddleware
 
 
 class SB87Plugin(AirflowPlugin):
     name = "sb87"
     fastapi_root_middlewares = [  # noqa: RUF012 - the list attribute AirflowPlugin declares
         {"middleware": TriggerRefusalMiddleware, "args": [], "kwargs": {}, "name": "sb87 trigger refusals in words"},
-        {"middleware": DecisionReasonMiddleware, "args": [], "kwargs": {}, "name": "sb87 reason to reject"},
+        {"middleware": DecisionAnswerMiddleware, "args": [], "kwargs": {}, "name": "sb87 answers checked"},
     ]

@@ -191,11 +191,22 @@ def fake_api_server() -> tuple[FastAPI, list[dict[str, Any]]]:
     return app, received
 
 
+GOOD_TOKEN = "a-token-the-fake-auth-manager-accepts"
+
+
+async def fake_authentication(scope: dict[str, Any]) -> tuple[int, str] | None:
+    """Airflow's token check as the middleware meets it (the real one runs in the end-to-end tests)."""
+    headers = dict(scope.get("headers") or [])
+    return None if headers.get(b"authorization") == f"Bearer {GOOD_TOKEN}".encode() else (401, "Not authenticated")
+
+
 @pytest.fixture
-def api() -> Iterator[tuple[TestClient, list[dict[str, Any]]]]:
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, list[dict[str, Any]]]]:
     """The fake api-server with the plugins folder's middlewares added by Airflow's own `init_plugins`."""
     from airflow import plugins_manager, settings
     from airflow.api_fastapi.app import init_plugins
+
+    monkeypatch.setattr("sb87.intake_rules.api_messages._unauthenticated", fake_authentication)
 
     app, received = fake_api_server()
     saved = settings.PLUGINS_FOLDER
@@ -209,8 +220,8 @@ def api() -> Iterator[tuple[TestClient, list[dict[str, Any]]]]:
         plugins_manager._get_plugins.cache_clear()
         plugins_manager.get_fastapi_plugins.cache_clear()
     names = {m.cls.__name__ for m in app.user_middleware}
-    assert {"TriggerRefusalMiddleware", "DecisionReasonMiddleware"} <= names, "plugin not registered"
-    with TestClient(app) as client:
+    assert {"TriggerRefusalMiddleware", "DecisionAnswerMiddleware"} <= names, "plugin not registered"
+    with TestClient(app, headers={"Authorization": f"Bearer {GOOD_TOKEN}"}) as client:
         yield client, received
 
 
@@ -297,6 +308,75 @@ def test_decisions_without_a_reason_rule_are_untouched(api: tuple[TestClient, li
     body = {"chosen_options": [steps.SUBMIT], "params_input": {"notes": None}}
     assert client.patch(hitl_path(steps.details_task(1)), json=body).status_code == 200
     assert received == [{"task_id": steps.details_task(1), **body}]
+
+
+def test_an_answer_without_a_token_gets_401_before_its_form_is_judged(api: tuple[TestClient, list]) -> None:
+    client, received = api
+    body = {"chosen_options": [steps.REJECT], "params_input": {"reason": "x" * 5000}}
+    response = client.patch(hitl_path(steps.DIRECTOR_DECISION), json=body, headers={"Authorization": ""})
+    assert response.status_code == 401 and "field" not in response.json()
+    assert received == []
+
+
+@pytest.mark.parametrize(("task", "params", "field", "words"), [
+    (steps.DIRECTOR_DECISION, {"reason": "ก" * 100_000, "sub_units": []}, "reason", "ยาวเกิน 1000 ตัวอักษร"),
+    (steps.review_task(1), {"reason": "ข" * 1510}, "reason", "longer than 1000 characters"),
+    (steps.details_task(1), {"server_name": "fileserver01\r\nX-Injected: 1"}, "server_name", "line break"),
+    (steps.details_task(1), {"bogus": "x"}, "bogus", "the form has no such field"),
+    (steps.ASSIGN, {"staff": []}, "staff", "at least 1"),
+    (steps.ASSIGN, {"staff": ["nobody"]}, "staff[0]", "not one of the values offered"),
+    (steps.DIRECTOR_DECISION, {"reason": "\u200b\u2060\u3164", "sub_units": []}, "reason", "invisible"),
+    (steps.DIRECTOR_DECISION, {"reason": "ไม่อนุมัติ \u202e gnp.exe", "sub_units": []}, "reason", "right-to-left"),
+])
+def test_an_answer_that_breaks_its_form_is_refused_naming_the_field_and_the_decision_stays_open(
+    api: tuple[TestClient, list], task: str, params: dict[str, Any], field: str, words: str
+) -> None:
+    """Airflow stores `params_input` unchecked and the task fails on it afterwards, for good: the
+    answer is judged by the same rules first, and refused in Thai and English."""
+    client, received = api
+    option = {steps.DIRECTOR_DECISION: steps.REJECT, steps.review_task(1): steps.SEND_BACK,
+              steps.details_task(1): steps.SUBMIT, steps.ASSIGN: steps.ORDER}[task]
+    response = client.patch(hitl_path(task), json={"chosen_options": [option], "params_input": params})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["field"] == field and words in body["detail"]
+    assert body["detail"].startswith(f"ช่อง {field}: ") and f"| Field {field}: " in body["detail"]
+    assert len(response.content) < 2000, "the refusal must not echo the value"
+    assert received == []
+
+
+def test_chosen_options_as_a_string_is_refused_not_matched_as_a_substring(api: tuple[TestClient, list]) -> None:
+    client, received = api
+    body = {"chosen_options": f"x{steps.REJECT}x", "params_input": {"reason": None, "sub_units": []}}
+    response = client.patch(hitl_path(steps.DIRECTOR_DECISION), json=body)
+    assert response.status_code == 400 and response.json()["field"] == "chosen_options"
+    assert received == []
+
+
+def test_an_answer_larger_than_any_form_is_refused_unread(api: tuple[TestClient, list]) -> None:
+    client, received = api
+    body = {"chosen_options": [steps.APPROVE], "params_input": {"reason": "ก" * 400_000}}
+    assert client.patch(hitl_path(steps.DIRECTOR_DECISION), json=body).status_code == 413
+    assert received == []
+
+
+def test_every_answer_the_middleware_takes_is_one_the_decision_task_takes() -> None:
+    """What the check accepts, the task's own validation (each field through its `Param`, no unknown
+    keys) accepts too: a taken answer cannot fail the task afterwards."""
+    from airflow.sdk.definitions.param import ParamsDict
+
+    accepted = [
+        (steps.DIRECTOR_DECISION, {"reason": "ไม่มีงบประมาณ\nปีหน้ายื่นใหม่", "sub_units": ["ผคน."]}),
+        (steps.review_task(2), {"reason": None}),
+        (steps.details_task(1), {"location": "ตู้ R04 ช่อง U12", "notes": "บรรทัด 1\nบรรทัด 2"}),
+        (steps.ASSIGN, {"staff": [forms.assign_params()["staff"].value[0]], "instructions": None}),
+    ]
+    for task, params in accepted:
+        assert forms.answer_problem(task, {"chosen_options": ["x"], "params_input": params}) is None, task
+        form = ParamsDict(forms.FORMS[task]())
+        for key, value in params.items():
+            form[key] = value  # raises ParamValidationError on what the task would refuse
+        form.validate()
 
 
 # --- Decision forms: what the Airflow 3.3 UI treats as required -------------------------------------
@@ -389,6 +469,19 @@ def markdown_rows(text: str) -> tuple[list[list[str]], list[str]]:
     return rows, stray
 
 
+def test_review_body_shows_typed_paths_as_text_never_as_links_or_images() -> None:
+    """Staff type the document's paths: a backtick must not end a code span and let Markdown through
+    (an image made the director's browser fetch a URL; a link posed as a new form)."""
+    hostile = ("/srv/a` ![x](http://127.0.0.1:9/pixel.png) `\n"
+               "/srv/b [แบบฟอร์มใหม่](http://127.0.0.1:9/form) <http://127.0.0.1:9/auto>")
+    body = render("review_details", request=sample_request(), round_no=1, last_round=False,
+                  entry={"by": "สุดา", "params_input": {"data_paths": hostile, "server_name": "fs01"}})
+    tokens = MarkdownIt("commonmark").enable("table").parse(body)
+    children = [child for tok in tokens if tok.children for child in tok.children]
+    assert not [c for c in children if c.type in ("link_open", "image", "code_inline", "html_inline")]
+    assert "/srv/a" in body and "แบบฟอร์มใหม่" in body
+
+
 def two_server_request(**changes: Any) -> dict[str, Any]:
     request = copy.deepcopy(sample_request())
     second = {**request["servers"][0], "hostname": "dbserver02", "paths": ["/var/lib/postgresql", "/etc/app"]}
@@ -444,7 +537,7 @@ def test_review_body_shows_the_document_as_a_table_with_blank_optional_fields() 
     rows, stray = markdown_rows(text)
     assert stray == []
     assert len(rows) == 1 + len(forms.details_params())  # header + one row per field
-    assert ["ข้อมูลที่ต้องสำรอง / กู้คืน", "`/srv/a`, `/srv/b`"] in rows
+    assert ["ข้อมูลที่ต้องสำรอง / กู้คืน", "/srv/a · /srv/b"] in rows
     assert ["หมายเหตุ", "-"] in rows
 
 

@@ -11,12 +11,16 @@ Airflow's own text stays beside it as `airflow_detail`:
      "field": "servers[0].hostname", "rule_field": "servers.hostname", "title": "ชื่อเครื่อง (hostname)",
      "rule_th": "…", "rule_en": "…", "value": "'x y'", "airflow_detail": "Invalid input for param servers: …"}
 
-`DecisionReasonMiddleware` — Airflow's decision forms cannot make a field required for one option
-only. `PATCH …/taskInstances/<task>/<map_index>/hitlDetails` choosing an option that needs a reason
-(`sb87.people.forms.REASON_REQUIRED`: reject, send back) with the reason blank is refused with HTTP 400
-before Airflow records the answer, so the person can type one and choose again. (The Airflow 3.3 UI
-shows any failed answer as a toast "Response failed / Bad Request" without the body; the form's
-own help text says when the reason is needed, and the decision stays open.)
+`DecisionAnswerMiddleware` — Airflow's `PATCH …/taskInstances/<task>/<map_index>/hitlDetails` stores
+`params_input` without checking it against the decision's form; the task checks it afterwards, fails,
+and its retry meets the same stored answer, so one over-long reason killed a whole request. For this
+DAG's decisions the answer is checked first against that decision's own form
+(`sb87.people.forms.answer_problem`: the fields' types, lengths and patterns, no unknown keys,
+`chosen_options` a list, a reason where the chosen option needs one), after authentication (no valid
+token: 401, as Airflow would answer) and within a size bound (413). A bad answer gets HTTP 400 naming
+the field, in Thai and English, and the decision stays open for a corrected one. (The Airflow 3.3 UI
+shows a failed answer as a toast "Response failed / Bad Request" without the body; the form's own help
+text says what each field takes.)
 
 Both are pure ASGI (no Starlette `BaseHTTPMiddleware`): they leave every other request untouched
 and add nothing to its path but a string comparison.
@@ -28,9 +32,10 @@ import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 from sb87.intake_rules.field_rules import rule_for
-from sb87.people.forms import REASON_REQUIRED
+from sb87.people.forms import FORMS, answer_problem
 from sb87.steps import DAG_ID
 
 Scope = MutableMapping[str, Any]
@@ -44,6 +49,11 @@ _INSTANCE = re.compile(r"^On instance(?P<path>(?:\[[^\]\n]*\])*):\n(?P<value>(?:
 _REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property")
 _STEP = re.compile(r"\[(?:'(?P<key>[^']*)'|(?P<index>\d+))\]")
 MAX_VALUE_SHOWN = 120
+#: Airflow's own refusal text repeats the whole value: an excerpt is kept beside ours, not the value again.
+MAX_AIRFLOW_DETAIL_SHOWN = 2000
+#: Far above any decision form (the largest, the server-details document, is under 30 KB at its limits),
+#: so that an over-long field is refused naming it; only a body past this is refused unread.
+MAX_ANSWER_BYTES = 1024 * 1024
 
 
 def _field_path(param: str, why: str) -> tuple[str, str | None]:
@@ -56,9 +66,12 @@ def _field_path(param: str, why: str) -> tuple[str, str | None]:
     if m := _REQUIRED.match(why):  # the missing key is the field, not the object that lacks it
         field += f".{m['name']}"
         value = None
-    if value is not None and len(value) > MAX_VALUE_SHOWN:
-        value = value[: MAX_VALUE_SHOWN - 1] + "…"
-    return field, value
+    return field, None if value is None else _excerpt(value, MAX_VALUE_SHOWN)
+
+
+def _excerpt(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, marked when cut: a refusal never echoes a whole huge value."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def explain_refusal(detail: Any) -> dict[str, Any] | None:
@@ -81,7 +94,7 @@ def explain_refusal(detail: Any) -> dict[str, Any] | None:
         "rule_th": rule.thai,
         "rule_en": rule.english,
         "value": value,
-        "airflow_detail": detail,
+        "airflow_detail": _excerpt(detail, MAX_AIRFLOW_DETAIL_SHOWN),
     }
 
 
@@ -145,8 +158,8 @@ class TriggerRefusalMiddleware:
         await self.app(scope, receive, capture)
 
 
-class DecisionReasonMiddleware:
-    """Refuses an answer that chooses reject / send back with a blank reason; see the module doc."""
+class DecisionAnswerMiddleware:
+    """Refuses, before Airflow stores it, an answer that breaks its decision's form; see the module doc."""
 
     def __init__(self, app: ASGIApp, dag_id: str = DAG_ID) -> None:
         self.app = app
@@ -156,25 +169,38 @@ class DecisionReasonMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = self.path.search(scope.get("path", "")) if scope["type"] == "http" else None
-        rule = REASON_REQUIRED.get(match["task"]) if match and scope.get("method") == "PATCH" else None
-        if rule is None:
+        task_id = unquote(match["task"]) if match and scope.get("method") == "PATCH" else None
+        if task_id not in FORMS:
             await self.app(scope, receive, send)
             return
+        # Who asks comes first: nobody learns a form's rules, or makes us read a body, without a token.
+        if (refusal := await _unauthenticated(scope)) is not None:
+            await _send_json(send, refusal[0], {"detail": refusal[1]}, [])
+            return
 
-        # Read the whole body to judge it, then hand the same bytes to Airflow.
         messages: list[Message] = []
+        size = 0
         while True:
             message = await receive()
             messages.append(message)
+            size += len(message.get("body", b""))
+            if size > MAX_ANSWER_BYTES:
+                kib = MAX_ANSWER_BYTES // 1024
+                detail = f"คำตอบยาวเกิน {kib} KiB | The answer is larger than {kib} KiB"
+                await _send_json(send, 413, {"detail": detail}, [])
+                return
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
         raw = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        if _blank_reason(raw, rule.option, rule.field):
-            detail = (
-                f'เลือก "{rule.option}" ต้องกรอกช่อง "{rule.title}" ({rule.field}) ก่อน '
-                f'| To choose "{rule.option}", fill in "{rule.title}" ({rule.field}): {rule.english}'
-            )
-            await _send_json(send, 400, {"detail": detail, "field": rule.field, "option": rule.option}, [])
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = None  # not JSON: Airflow's own validation refuses it in its words
+        refused = answer_problem(task_id, answer) if answer is not None else None
+        if refused is not None:
+            body = {"detail": refused.detail, "field": refused.field, "rule_th": refused.thai,
+                    "rule_en": refused.english}
+            await _send_json(send, 400, body, [])
             return
 
         pending = list(messages)
@@ -185,14 +211,20 @@ class DecisionReasonMiddleware:
         await self.app(scope, replay, send)
 
 
-def _blank_reason(raw: bytes, option: str, field: str) -> bool:
-    """Whether the answer chooses `option` and leaves `field` blank (unreadable bodies are Airflow's to refuse)."""
+async def _unauthenticated(scope: Scope) -> tuple[int, str] | None:
+    """(status, detail) when the request carries no valid token, as Airflow's own check would answer."""
+    # Imported here: the api-server's security module costs 2.4 s to import (measured), and every Airflow
+    # component imports this plugin, but only the api-server runs its middlewares.
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+    from airflow.api_fastapi.core_api.security import resolve_user_from_token
+    from fastapi import HTTPException
+    from starlette.requests import Request
+
+    request = Request(scope)
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    token = credentials if scheme.lower() == "bearer" and credentials else request.cookies.get(COOKIE_NAME_JWT_TOKEN)
     try:
-        body = json.loads(raw)
-    except ValueError:
-        return False
-    if not isinstance(body, dict) or option not in (body.get("chosen_options") or []):
-        return False
-    params = body.get("params_input") or {}
-    value = params.get(field) if isinstance(params, dict) else None
-    return not (isinstance(value, str) and value.strip())
+        await resolve_user_from_token(token)
+    except HTTPException as err:
+        return err.status_code, str(err.detail)
+    return None

@@ -26,7 +26,13 @@ from typing import Any
 # would pass. `END` (no character follows) means the same in both engines.
 END = r"(?![\s\S])"
 CONTROL = "\\u0000-\\u001f\\u007f"
-ONE_LINE = f"^[^{CONTROL}]*{END}"
+#: Characters a reader cannot see that change what a text shows: zero-width spaces and joiners, bidi
+#: marks, embeddings, overrides and isolates (U+202E reverses the text after it), the word joiner,
+#: the byte-order mark and the Hangul fillers. A "required" reason made of them reads as blank.
+INVISIBLE = "\\u115f\\u1160\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\u3164\\ufeff"
+ONE_LINE = f"^[^{CONTROL}{INVISIBLE}]*{END}"
+#: Free text of several lines (a reason, notes): line breaks and tabs allowed, nothing else invisible.
+MULTI_LINE = f"^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f{INVISIBLE}]*{END}"
 HOSTNAME = (
     rf"^(?=.{{1,253}}{END})[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
     rf"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?)*{END}"

@@ -18,13 +18,16 @@ Airflow records it (`sb87.intake_rules.api_messages`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk import Param
+from jsonschema import FormatChecker
+from jsonschema.validators import validator_for
 
 from sb87 import steps
-from sb87.intake_rules.request import ONE_LINE
+from sb87.intake_rules.request import MULTI_LINE, ONE_LINE
 from sb87.settings import organisation
 
 DIRECTOR_REASON = "เหตุผล / ความเห็น"
@@ -59,7 +62,7 @@ def _required_text(title: str, default: str = "", max_length: int = 200, **extra
 
 
 def _optional_text(title: str, max_length: int = 200, *, multiline: bool = False, **extra: Any) -> Param:
-    schema: dict[str, Any] = {"format": "multiline"} if multiline else {"pattern": ONE_LINE}
+    schema: dict[str, Any] = {"format": "multiline", "pattern": MULTI_LINE} if multiline else {"pattern": ONE_LINE}
     return Param(None, type=["string", "null"], maxLength=max_length, title=title, **schema, **extra)
 
 
@@ -106,6 +109,7 @@ def details_params() -> dict[str, Param]:
             type="string",
             maxLength=4000,
             format="multiline",
+            pattern=MULTI_LINE,
             title="ข้อมูลที่ต้องสำรอง / กู้คืน",
             description="หนึ่งบรรทัดต่อหนึ่งตำแหน่ง (one path per line)",
         ),
@@ -148,3 +152,91 @@ def assign_params() -> dict[str, Param]:
         ),
         "instructions": _optional_text("ข้อสั่งการ", max_length=1000, multiline=True),
     }
+
+
+#: Each decision's form, by task id: what an answer may hold.
+FORMS: dict[str, Callable[[], dict[str, Param]]] = {
+    steps.DIRECTOR_DECISION: director_params,
+    steps.ASSIGN: assign_params,
+    **{steps.details_task(n): details_params for n in range(1, steps.MAX_ROUNDS + 1)},
+    **{steps.review_task(n): review_params for n in range(1, steps.MAX_ROUNDS + 1)},
+}
+
+#: What a broken rule means, in Thai and English, by JSON-schema keyword.
+_RULE_WORDS: dict[str, tuple[str, str]] = {
+    "maxLength": ("ยาวเกิน {maxLength} ตัวอักษร", "longer than {maxLength} characters"),
+    "minLength": ("สั้นกว่า {minLength} ตัวอักษร", "shorter than {minLength} characters"),
+    "pattern": ("มีอักขระที่ใช้ไม่ได้ (ขึ้นบรรทัดใหม่ในช่องบรรทัดเดียว อักขระควบคุม หรืออักขระที่มองไม่เห็น)",
+                "holds a character not allowed here (a line break in a one-line field, a control character, "
+                "or an invisible one such as a zero-width space or a right-to-left override)"),
+    "type": ("ชนิดข้อมูลไม่ถูกต้อง", "has the wrong type"),
+    "enum": ("ไม่ใช่ค่าที่เลือกได้", "is not one of the values offered"),
+    "minItems": ("ต้องเลือกอย่างน้อย {minItems} รายการ", "needs at least {minItems} item(s)"),
+    "uniqueItems": ("มีรายการซ้ำ", "repeats an item"),
+    "minimum": ("ต่ำกว่า {minimum}", "is below {minimum}"),
+    "maximum": ("สูงกว่า {maximum}", "is above {maximum}"),
+}
+
+
+@dataclass(frozen=True)
+class AnswerRefused:
+    """Why an answer cannot be taken: the field, and the rule it breaks in Thai and in English."""
+
+    field: str
+    thai: str
+    english: str
+
+    @property
+    def detail(self) -> str:
+        return f"ช่อง {self.field}: {self.thai} | Field {self.field}: {self.english}"
+
+
+def _broken_rule(field: str, param: Param, value: Any) -> AnswerRefused | None:
+    schema = param.schema
+    validator = validator_for(schema)(schema, format_checker=FormatChecker())
+    error = next(iter(sorted(validator.iter_errors(value), key=lambda e: len(e.path))), None)
+    if error is None:
+        return None
+    where = field + "".join(f"[{p}]" for p in error.path)
+    thai, english = _RULE_WORDS.get(error.validator, ("ไม่ตรงตามเงื่อนไขของแบบฟอร์ม", "breaks the form's rule"))
+    values = error.schema if isinstance(error.schema, dict) else {}
+    try:
+        return AnswerRefused(where, thai.format(**values), english.format(**values))
+    except (KeyError, IndexError):
+        return AnswerRefused(where, thai, english)
+
+
+def answer_problem(task_id: str, answer: Any) -> AnswerRefused | None:
+    """What is wrong with an answer to the decision `task_id` before Airflow stores it, or None.
+
+    The same rules the decision task applies when it reads the answer (`HITLOperator` resolves every
+    field through its `Param`, refuses keys the form does not have; `REASON_REQUIRED`), so an answer
+    taken here cannot fail the task. None also for a task that is not one of these decisions.
+    """
+    form = FORMS.get(task_id)
+    if form is None:
+        return None
+    if not isinstance(answer, dict):
+        return AnswerRefused("body", "คำตอบต้องเป็น JSON object", "the answer must be a JSON object")
+    chosen = answer.get("chosen_options")
+    if not isinstance(chosen, list) or not chosen or not all(isinstance(c, str) for c in chosen):
+        return AnswerRefused("chosen_options", "ต้องเป็นรายการชื่อตัวเลือกอย่างน้อยหนึ่งรายการ",
+                             "must be a list of at least one option name")
+    given = answer.get("params_input") or {}
+    if not isinstance(given, dict):
+        return AnswerRefused("params_input", "ต้องเป็น JSON object ของช่องในแบบฟอร์ม",
+                             "must be a JSON object of the form's fields")
+    fields = form()
+    for key in given:
+        if key not in fields:
+            return AnswerRefused(str(key)[:80], "ไม่มีช่องนี้ในแบบฟอร์ม", "the form has no such field")
+    for key, value in given.items():
+        if refused := _broken_rule(key, fields[key], value):
+            return refused
+    rule = REASON_REQUIRED.get(task_id)
+    if rule and rule.option in chosen:
+        reason = given.get(rule.field)
+        if not (isinstance(reason, str) and reason.strip()):
+            return AnswerRefused(rule.field, f'เลือก "{rule.option}" ต้องกรอกช่อง "{rule.title}"',
+                                 f'to choose "{rule.option}", fill in "{rule.title}": {rule.english}')
+    return None
