@@ -158,10 +158,19 @@ def test_director_cannot_reject_without_a_reason_in_the_ui(airflow_stack: Stack,
     # The toast sits over the option buttons and stays while the pointer rests on it.
     page.mouse.move(5, 5)
     page.get_by_text("Response failed").wait_for(state="hidden")
+    # An over-long reason (the form takes 1,000 characters) is refused before Airflow stores it, and the
+    # decision stays open for a corrected answer (it once killed the whole request).
+    page.locator("#element_reason").fill("ข้อมูลไม่ครบ " * 120)
+    page.get_by_role("button", name=steps.REJECT, exact=True).click()
+    page.get_by_text("Response failed").wait_for()
+    page.screenshot(path=artifacts / "itc_director-04-too-long-refused.png", full_page=True)
+    assert not hitl(admin, run_id, steps.DIRECTOR_DECISION).get("response_received")
+    page.mouse.move(5, 5)
+    page.get_by_text("Response failed").wait_for(state="hidden")
     page.locator("#element_reason").fill("ยังไม่มีพื้นที่จัดเก็บข้อมูลสำรองเพียงพอ")
     page.get_by_role("button", name=steps.REJECT, exact=True).click()
     record = wait_answered(admin, run_id, steps.DIRECTOR_DECISION)
-    page.screenshot(path=artifacts / "itc_director-04-rejected.png", full_page=True)
+    page.screenshot(path=artifacts / "itc_director-05-rejected.png", full_page=True)
     assert record["chosen_options"] == [steps.REJECT]
     assert record["params_input"]["reason"] == "ยังไม่มีพื้นที่จัดเก็บข้อมูลสำรองเพียงพอ"
 
@@ -174,8 +183,10 @@ def test_staff_fill_in_the_server_details_in_the_ui(airflow_stack: Stack, browse
         page, airflow_stack, "[SB-8-7] บันทึกเอกสาร", run_id, steps.SUBMIT, artifacts / "staff_somchai-02-form.png"
     )
 
-    # Pre-filled from the request; optional fields start empty and may stay so.
-    assert page.locator("#element_server_name").input_value() == "fileserver01"
+    # The fields the policy is built from are the request's, shown read-only (no input to change them);
+    # optional fields start empty and may stay so.
+    assert page.locator("#element_server_name").count() == 0
+    assert page.get_by_text("fileserver01", exact=True).first.is_visible()
     assert page.locator("#element_notes").input_value() == ""
     page.locator("#element_location").fill("ห้อง DC ชั้น 3 ตู้ R04 ช่อง U12")
     page.locator("#element_consultant_contacts").fill("ทีมที่ปรึกษา คุณวิชัย 08 1234 5678")
@@ -188,6 +199,5 @@ def test_staff_fill_in_the_server_details_in_the_ui(airflow_stack: Stack, browse
     assert record["responded_by_user"]["id"] == "staff_somchai"
     assert fields["location"] == "ห้อง DC ชั้น 3 ตู้ R04 ช่อง U12"
     assert fields["consultant_contacts"] == "ทีมที่ปรึกษา คุณวิชัย 08 1234 5678"
-    assert fields["server_name"] == "fileserver01"
     assert not fields.get("notes")  # left empty: the UI sends null, which the form accepts
     assert set(fields) == set(forms.details_params())

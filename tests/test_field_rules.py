@@ -321,7 +321,8 @@ def test_an_answer_without_a_token_gets_401_before_its_form_is_judged(api: tuple
 @pytest.mark.parametrize(("task", "params", "field", "words"), [
     (steps.DIRECTOR_DECISION, {"reason": "ก" * 100_000, "sub_units": []}, "reason", "ยาวเกิน 1000 ตัวอักษร"),
     (steps.review_task(1), {"reason": "ข" * 1510}, "reason", "longer than 1000 characters"),
-    (steps.details_task(1), {"server_name": "fileserver01\r\nX-Injected: 1"}, "server_name", "line break"),
+    (steps.details_task(1), {"location": "ตู้ R04\r\nX-Injected: 1"}, "location", "line break"),
+    (steps.details_task(1), {"data_paths": "/etc/shadow"}, "data_paths", "the form has no such field"),
     (steps.details_task(1), {"bogus": "x"}, "bogus", "the form has no such field"),
     (steps.ASSIGN, {"staff": []}, "staff", "at least 1"),
     (steps.ASSIGN, {"staff": ["nobody"]}, "staff[0]", "not one of the values offered"),
@@ -408,7 +409,7 @@ def test_order_needs_only_the_staff_which_is_prefilled() -> None:
 
 
 def test_server_details_require_only_what_a_backup_policy_needs() -> None:
-    assert required_fields(forms.details_params()) == {"server_name", "address", "os", "data_paths", "size_gb"}
+    assert required_fields(forms.details_params()) == {"os"}
 
 
 @pytest.mark.parametrize(
@@ -536,9 +537,17 @@ def test_review_body_shows_the_document_as_a_table_with_blank_optional_fields() 
     )
     rows, stray = markdown_rows(text)
     assert stray == []
-    assert len(rows) == 1 + len(forms.details_params())  # header + one row per field
+    # header + one row per field of the document (those staff fill in, and the policy's from the request)
+    assert len(rows) == 1 + len(forms.details_params()) + len(forms.POLICY_FIELDS)
     assert ["ข้อมูลที่ต้องสำรอง / กู้คืน", "/srv/a · /srv/b"] in rows
     assert ["หมายเหตุ", "-"] in rows
+
+
+def _policy_of(request: dict[str, Any]) -> dict[str, Any]:
+    from sb87.steps.step3_coordinate import from_request
+
+    document = from_request(request)
+    return {key: document[key] for key in forms.POLICY_FIELDS}
 
 
 def test_server_details_body_quotes_the_reason_it_was_sent_back() -> None:
@@ -547,10 +556,42 @@ def test_server_details_body_quotes_the_reason_it_was_sent_back() -> None:
         request=sample_request(),
         round_no=2,
         sent_back={"by": "ผู้อำนวยการกลุ่ม", "reason": "แก้หมายเลข IP"},
+        policy=_policy_of(sample_request()),
     )
     assert "> แก้หมายเลข IP" in text
-    first = render("server_details", request=sample_request(), round_no=1, sent_back=None)
+    first = render("server_details", request=sample_request(), round_no=1, sent_back=None,
+                   policy=_policy_of(sample_request()))
     assert "ส่งกลับ" not in first.split("###", 1)[1].split("\n\n")[1]
+
+
+def test_the_fields_the_policy_is_built_from_are_shown_read_only_not_asked() -> None:
+    """What the group/division director endorses is what runs: the backup fields are the request's."""
+    assert not set(forms.POLICY_FIELDS) & set(forms.details_params())
+    request = sample_request()
+    rows, _ = markdown_rows(render("server_details", request=request, round_no=1, sent_back=None,
+                                   policy=_policy_of(request)))
+    shown = dict(r for r in rows if len(r) == 2)
+    assert shown["ชื่อเครื่อง Server"] == request["servers"][0]["hostname"]
+    assert request["servers"][0]["paths"][0] in shown["ข้อมูลที่ต้องสำรอง / กู้คืน"]
+
+
+def test_a_recorded_document_cannot_change_what_the_policy_backs_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even an answer stored by other means (an admin, an old form) cannot put another folder or schedule
+    into the endorsed document: its policy fields are the request's own."""
+    from sb87.steps import step3_coordinate as step3
+
+    request = sample_request()
+    forged = {"os": "Debian 12", "data_paths": "/etc/shadow", "backup_window": "daily 01:00; rm -rf / #"}
+    monkeypatch.setattr(step3, "_answer", lambda context, task_id, role: {"params": forged, "by": "x", "by_id": "x"})
+
+    class TaskInstance:
+        def xcom_pull(self, task_ids: str) -> dict[str, Any]:
+            assert task_ids == steps.VALIDATE
+            return request
+
+    fields = step3.recorded_fields({"ti": TaskInstance()}, 1)
+    assert fields["data_paths"] == "\n".join(request["servers"][0]["paths"])
+    assert fields["backup_window"] == request["schedule"] and fields["os"] == "Debian 12"
 
 
 def test_assign_body_names_the_endorsed_document() -> None:

@@ -90,32 +90,24 @@ def director_params() -> dict[str, Param]:
     }
 
 
-def details_params() -> dict[str, Param]:
-    """Step 3: the server-details document (pre-filled from the request when it opens).
+#: The document's fields that the backup policy is built from. They are the request's own values, shown
+#: read-only on the form's page and in the memo, never form fields: what the group/division director
+#: endorses is what step 5 runs (docs/decisions.md). A correction means a new request.
+POLICY_FIELDS = ("server_name", "address", "data_paths", "size_gb", "backup_window", "retention_period")
 
-    Required: what the backup policy cannot be set up without (server, address, OS, data, size);
-    the rest is optional and prints as "-" in the PDF.
+
+def details_params() -> dict[str, Param]:
+    """Step 3: what staff add to the server-details document (pre-filled when it opens).
+
+    Required: the operating system; the rest is optional and prints as "-" in the PDF. The fields the
+    policy is built from (`POLICY_FIELDS`) are not here: they come from the request, read-only.
 
     No name may repeat a request field: Airflow lets the run's conf override a task param of the
     same name, so `retention` here would receive the request's retention object.
     """
     return {
-        "server_name": _required_text("ชื่อเครื่อง Server"),
-        "address": _required_text("หมายเลข IP", max_length=100),
         "os": _required_text("ระบบปฏิบัติการ", max_length=100),
         "location": _optional_text("ตำแหน่งติดตั้งในศูนย์ข้อมูล", description="เช่น ห้อง DC ชั้น 3 ตู้ R04 ช่อง U12"),
-        "data_paths": Param(
-            "",
-            type="string",
-            maxLength=4000,
-            format="multiline",
-            pattern=MULTI_LINE,
-            title="ข้อมูลที่ต้องสำรอง / กู้คืน",
-            description="หนึ่งบรรทัดต่อหนึ่งตำแหน่ง (one path per line)",
-        ),
-        "size_gb": Param(1, type="number", minimum=0, maximum=1_000_000, title="ขนาดข้อมูลโดยประมาณ (GB)"),
-        "backup_window": _optional_text("ช่วงเวลาสำรองข้อมูล", description="เช่น ทุกวัน 01.00–05.00 น."),
-        "retention_period": _optional_text("ระยะเวลาเก็บรักษา"),
         "unit_contacts": _optional_text("ผู้ประสานงานของหน่วยงาน", max_length=500),
         "consultant_contacts": _optional_text("ผู้ประสานงานทีมที่ปรึกษา", max_length=500),
         "notes": _optional_text("หมายเหตุ", max_length=2000, multiline=True),

@@ -46,39 +46,42 @@ def recorded_fields(context: Mapping[str, Any], round_no: int) -> dict[str, Any]
     """The whole document as round `round_no` recorded it.
 
     Airflow keeps only the fields a client sent; the form showed the rest pre-filled (the request,
-    or the round before), so the document is rebuilt the same way.
+    or the round before), so the document is rebuilt the same way. The fields the policy is built
+    from (`forms.POLICY_FIELDS`) are the request's, whatever any record says.
     """
+    request = from_request(context["ti"].xcom_pull(task_ids=steps.VALIDATE))
     fields = {key: param.value for key, param in forms.details_params().items()}
-    if round_no > 1:
-        fields.update(recorded_fields(context, round_no - 1))
-    else:
-        fields.update(from_request(context["ti"].xcom_pull(task_ids=steps.VALIDATE)))
+    fields.update(recorded_fields(context, round_no - 1) if round_no > 1 else request)
     fields.update(_answer(context, steps.details_task(round_no), steps.STAFF)["params"])
+    fields.update({key: request[key] for key in forms.POLICY_FIELDS})
     return fields
 
 
 def details_prefill(round_no: int) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """Round 1 starts from the request; a later round from what was sent back."""
+    """Round 1's form starts from the request; a later round's from what was sent back."""
 
     def prefill(context: Mapping[str, Any]) -> dict[str, Any]:
-        if round_no > 1:
-            return recorded_fields(context, round_no - 1)
-        return from_request(context["ti"].xcom_pull(task_ids=steps.VALIDATE))
+        before = recorded_fields(context, round_no - 1) if round_no > 1 else from_request(
+            context["ti"].xcom_pull(task_ids=steps.VALIDATE))
+        return {key: before[key] for key in forms.details_params() if key in before}
 
     return prefill
 
 
 def details_extras(round_no: int) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """What the round's form shows besides the request: why the last round was sent back."""
+    """What the round's form shows besides the request: the fields the policy is built from (read-only),
+    and why the last round was sent back."""
 
     def extras(context: Mapping[str, Any]) -> dict[str, Any]:
+        document = from_request(context["ti"].xcom_pull(task_ids=steps.VALIDATE))
         sent_back = None
         if round_no > 1:
             review = _answer(context, steps.review_task(round_no - 1), steps.GROUP_DIRECTOR)
             sent_back = {"by": review["by"], "reason": (review["params"].get("reason") or "").strip()}
             if not sent_back["reason"]:
                 raise DecisionNotVerified(f"{steps.review_task(round_no - 1)}: sent back without saying why")
-        return {"round_no": round_no, "sent_back": sent_back}
+        return {"round_no": round_no, "sent_back": sent_back,
+                "policy": {key: document[key] for key in forms.POLICY_FIELDS}}
 
     return extras
 
