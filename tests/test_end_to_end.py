@@ -524,6 +524,60 @@ def test_a_forged_approval_is_refused_and_stops_the_run_before_ssh(airflow_stack
     assert not _mail_for(airflow_stack, memo_no, "แจ้งผลการดำเนินงาน")
 
 
+#: Every REST write that ends, rewinds or erases a request, as (name, method, path under the run or DAG,
+#: body). The README's table "Who may end a request" lists the same, with the status each roster role gets.
+ENDING_WRITES = (
+    ("mark the run successful", "PATCH", "{run}", {"state": "success"}),
+    ("mark the run failed", "PATCH", "{run}", {"state": "failed"}),
+    ("rewrite the run note", "PATCH", "{run}?update_mask=note", {"note": "เสร็จแล้ว"}),
+    ("delete the run", "DELETE", "{run}", None),
+    ("clear the run", "POST", "{run}/clear", {"dry_run": False}),
+    ("clear task instances", "POST", "{dag}/clearTaskInstances", {"dry_run": False, "dag_run_id": "{run_id}"}),
+    ("mark the decision successful", "PATCH", "{run}/taskInstances/director_decision", {"new_state": "success"}),
+    ("delete the runs in bulk", "PATCH", "{dag}/dagRuns",
+     {"actions": [{"action": "delete", "entities": ["{run_id}"]}]}),
+    ("delete the DAG and its runs", "DELETE", "{dag}", None),
+)
+
+
+@pytest.mark.modes("local", "celery")
+def test_nobody_on_the_roster_can_end_rewind_or_erase_a_waiting_request(airflow_stack, data_dir: str) -> None:
+    """Staff, the group director and the operator try every write that would end, rewind or erase a request
+    waiting for the director: each gets 403, and afterwards the request still waits, its note is unchanged
+    and no e-mail went out. (Staff once marked a waiting request successful: steps 3-7 skipped, the summary
+    "met", nobody told.)"""
+    memo_no = "ทล 0601/7702"
+    run_id = _start_request(airflow_stack, _conf(data_dir, memo_no=memo_no))
+    admin = airflow_stack.client("admin")
+    run_path = f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}"
+    note_before = admin.get(run_path)[1]["note"]
+    mail_before = len(read_mail(airflow_stack.mail_dir))
+
+    def filled(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.format(run=run_path, dag=f"dags/{steps.DAG_ID}", run_id=run_id)
+        if isinstance(value, dict):
+            return {k: filled(v) for k, v in value.items()}
+        return [filled(v) for v in value] if isinstance(value, list) else value
+
+    for someone in ("staff_somchai", "group_director", "operator", "itc_director"):
+        person = airflow_stack.client(someone)
+        for name, method, path, body in ENDING_WRITES:
+            status, reply = person.request(method, filled(path), **({"json": filled(body)} if body else {}))
+            assert status == 403, (someone, name, status, reply)
+        assert person.get(run_path)[0] == 200, "reading stays open to everyone on the roster"
+
+    assert task_states(admin, run_id)[steps.DIRECTOR_DECISION] == "awaiting_input"
+    status, run = admin.get(run_path)
+    assert status == 200 and run["state"] == "running" and run["note"] == note_before
+    time.sleep(3)  # an ended run would have sent its notices by now: none may arrive
+    assert len(read_mail(airflow_stack.mail_dir)) == mail_before
+    # The request carries on as if nobody had tried.
+    answer(airflow_stack.client("itc_director"), run_id, steps.DIRECTOR_DECISION, REJECT,
+           {"reason": "ทดสอบสิทธิ์", "sub_units": []})
+    assert wait_for_run(admin, run_id, timeout=180) == "success"
+
+
 def test_a_restore_with_no_snapshot_at_as_of_is_refused_at_intake(airflow_stack, data_dir: str) -> None:
     """Nothing was backed up by `as_of`: step 1 refuses the request, naming the field, before the
     director is asked; the IT Centre is told once; the requester gets no result."""

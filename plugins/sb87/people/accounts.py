@@ -7,7 +7,8 @@ Actions" menu; operators get those of "Op". Whether a person may answer a given 
 FAB permission: the decision names its assignees from the roster (`sb87.people.auth`).
 
 Safe to run on every start (the compose file's `airflow-init` does):
-- roles are created when missing and gain missing permissions (never lose any);
+- roles are created when missing and gain missing permissions; they lose only the writes no roster
+  role may have (`sb87.people.auth.WRITES_THAT_FORGE`), which an older release may have given them;
 - roster people are created with a password from `SB87_INITIAL_PASSWORDS_FILE` (`{"user": "password"}`),
   or a generated one written back to that file (mode 600); an existing user keeps their password,
   and gets the roster's name, e-mail and SB87 roles (roles from outside SB-8-7 are kept);
@@ -68,6 +69,7 @@ def role_permissions(sm: Any) -> list[dict[str, Any]]:
 
     Nobody on the roster may write a task's state or an XCom: a decision is an answer in Airflow's
     human-in-the-loop record, and a task marked "success" or an XCom posted by hand would forge one.
+    Nor a run's state, note or clearing, nor delete a run or the DAG: only the pipeline ends a request.
     """
     def without_forgery(perms: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [p for p in perms if p not in WRITES_THAT_FORGE]
@@ -92,6 +94,11 @@ def _save_passwords(path: Path, passwords: dict[str, str]) -> None:
 def sync(sm: Any, accounts: list[Account], passwords_file: Path | None) -> list[str]:
     """Bring FAB's roles and users in line with `accounts`; returns what changed, one line each."""
     sm.bulk_sync_roles(role_permissions(sm))
+    for name in ROLE_NAMES.values():
+        role = sm.find_role(name)
+        for perm in list(role.permissions):
+            if perm.action and perm.resource and (perm.action.name, perm.resource.name) in WRITES_THAT_FORGE:
+                sm.remove_permission_from_role(role, perm)
     passwords = _load_passwords(passwords_file)
     wrote_password, report = False, []
     ours = set(ROLE_NAMES.values())

@@ -9,6 +9,10 @@ Two rules, in the embedded default (SimpleAuthManager) and in production (FAB):
 * Nobody but an Airflow admin writes a task instance's state or an XCom. A decision's outcome is the
   answer in Airflow's human-in-the-loop record; `PATCH …/taskInstances/director_decision
   {"new_state": "success"}` or `POST …/xcomEntries` would otherwise let any user forge or kill one.
+* Only the pipeline ends a request, and nobody on the roster erases one: writes on a run (its state,
+  its note, which carries the step summary, clearing it) and deleting a run or the DAG are the admin's
+  and, for the run note, the pipeline's own service account's (Simple: role `op`). Staff keep what
+  their work needs: triggering a request, answering their own decisions, reading.
   Under FAB the SB87 roles simply lack these permissions (`sb87.people.accounts`).
 
 Configure with `AIRFLOW__CORE__AUTH_MANAGER=sb87.people.auth.RosterSimpleAuthManager` (embedded default) or
@@ -34,20 +38,28 @@ FORGING_WRITES = {
     for entity in (DagAccessEntity.TASK_INSTANCE, DagAccessEntity.XCOM)
 }
 
-#: The same, as FAB (action, resource) permissions.
+#: (method, access entity) pairs that end, rewind or erase a request: a run's state, note or clearing
+#: (PUT on a run, single or bulk), deleting a run, deleting the DAG with every run. POST on a run
+#: (triggering a request) stays.
+ENDING_WRITES = {("PUT", DagAccessEntity.RUN), ("DELETE", DagAccessEntity.RUN), ("DELETE", None)}
+
+#: The same, as FAB (action, resource) permissions: no roster role has any of them.
 WRITES_THAT_FORGE = {
     (action, resource)
     for action in ("can_create", "can_edit", "can_delete")
     for resource in ("Task Instances", "XComs")
-}
+} | {("can_edit", "DAG Runs"), ("can_delete", "DAG Runs"), ("can_delete", "DAGs")}
 
 
 class RosterSimpleAuthManager(SimpleAuthManager):
-    """SimpleAuthManager where only the `admin` role may write task states or XComs."""
+    """SimpleAuthManager where only the `admin` role writes task states or XComs, and only `admin` and the
+    pipeline's service account (role `op`) write or delete runs."""
 
     def is_authorized_dag(self, *, method: Any, user: SimpleAuthManagerUser, access_entity: Any = None,
                           details: Any = None) -> bool:
         if (method, access_entity) in FORGING_WRITES and not self._is_admin(user):
+            return False
+        if (method, access_entity) in ENDING_WRITES and (user.role or "").upper() not in ("ADMIN", "OP"):
             return False
         return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
 
