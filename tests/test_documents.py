@@ -22,7 +22,7 @@ import pytest
 from pypdf import PdfReader
 
 from sb87.documents import filing as documents
-from sb87.documents.memo import Memo
+from sb87.documents.memo import FIELD_RE, Memo
 from sb87.documents.pdf_layout import render_memo_pdf
 from sb87.documents.thai_lines import line_segments
 from sb87.records import store
@@ -152,10 +152,16 @@ def rendered(request: pytest.FixtureRequest, docs_dir: Path, monkeypatch: pytest
     return pdf, memos[-1]
 
 
+def shown(item: str) -> str:
+    """A body item as the memo shows it: a "label: value" row without its colon."""
+    field = FIELD_RE.match(item.strip())
+    return f"{field['label'].strip()} {field['value']}" if field else item
+
+
 def source_words(memo: Memo) -> list[str]:
     """Every word of the memo as written: ICU's line segments of each source string, unbroken."""
     strings = [memo.unit, memo.unit_phone or "", memo.number, thai_date(memo.date), memo.subject, memo.addressee,
-               *memo.body, memo.signatory_name, memo.position, *memo.position_lines]
+               *map(shown, memo.body), memo.signatory_name, memo.position, *memo.position_lines]
     return [seg.strip(" -") for text in strings for seg in line_segments(text) if seg.strip(" -")]
 
 
@@ -356,8 +362,8 @@ def test_list_numbering_follows_the_configuration(
     custom_config(tmp_path, monkeypatch, lambda raw: raw["organisation"].update(list_numbering=style))
     lines = lines_of(pdftotext(memo_kinds()["server_details"](), "-layout"))
     sample_path = sample_request()["servers"][0]["paths"][0]
-    assert any(line.startswith(f"{first} {sample_path}") for line in lines), lines
-    assert any(line.startswith(f"{second} /srv/รายงาน/") for line in lines), lines
+    assert any(line.startswith(f"{first} “{sample_path}”") for line in lines), lines
+    assert any(line.startswith(f"{second} “/srv/รายงาน/") for line in lines), lines
 
 
 def test_no_value_is_cut_short_and_checksums_go_in_the_manifest(docs_dir: Path) -> None:
@@ -428,3 +434,74 @@ def test_every_memo_page_renders_inside_the_margins(memo_pdf: Path, tmp_path: Pa
         assert ink
         assert max(x for x, _ in ink) <= (210 - 20) * px + 2, page.name
         assert min(x for x, _ in ink) >= 30 * px - 2, page.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 26: every memo kind with long Thai data, as a registry clerk checks it typed in the office
+
+LONG_AGENCY = "สำนักงานบำรุงทางหลวงและศูนย์ปฏิบัติการระบบสารสนเทศเพื่อการบริหารงานบุคคลแขวงทางหลวงสกลนครที่ 1"
+LONG_SUBJECT = ("ขอใช้บริการฝากเครื่อง Server และสำรองข้อมูลระบบงานทะเบียนคุมทรัพย์สินทั้งหมดซึ่งมีข้อมูลส่วนบุคคล"
+                "ตามพระราชบัญญัติคุ้มครองข้อมูลส่วนบุคคล พ.ศ. 2562 ของศูนย์เทคโนโลยีสารสนเทศ")
+LONG_MEMO_NO = "ทล 0614.2/1587"
+SPACED_DATA = "/srv/ข้อมูล กองทะเบียน/รายงาน ประจำปี 2569"
+SPACED_SAMPLE = "/srv/ข้อมูล กองทะเบียน/รายงาน ประจำปี 2569/ทะเบียนคุม ครุภัณฑ์.xlsx"
+RESTORED_FOLDER = "/srv/ข้อมูล กองทะเบียน.กู้คืน 2569-11-20"
+THREE_REASONS = (
+    "1. ขนาดข้อมูลที่แจ้งเกินพื้นที่จัดเก็บที่ศูนย์เทคโนโลยีสารสนเทศจัดสรรให้ได้ในปีงบประมาณนี้\n"
+    "2) ระบบงานทะเบียนมีข้อมูลส่วนบุคคลแต่ยังไม่ได้แนบบันทึกการประเมินผลกระทบตามพระราชบัญญัติคุ้มครองข้อมูลส่วนบุคคล พ.ศ. 2562\n"
+    "ยังไม่ได้ระบุผู้รับผิดชอบเครื่อง backup-node01 และเส้นทาง /srv/ข้อมูล กองทะเบียน ที่ต้องสำรอง"
+)
+#: The sub-units' names for these tests only: the real ones are the IT Centre's to write in config/sb87.json.
+SUB_UNIT_NAMES = {"ผคน.": "ส่วนระบบคอมพิวเตอร์และเครือข่าย", "ผมน.": "ส่วนความมั่นคงปลอดภัยระบบสารสนเทศ"}
+LABELS_WITH_VALUES = ("ที่", "ลงวันที่", "เรื่อง", "เลขรับ", "เครื่อง", "ไฟล์", "โฟลเดอร์ใหม่", "ณ", "เรียน")
+
+
+def long_request() -> dict[str, Any]:
+    request = sample_request()
+    request.update(agency=LONG_AGENCY, subject=LONG_SUBJECT, memo_no=LONG_MEMO_NO)
+    request["servers"][0]["paths"] = [SPACED_DATA]
+    return request
+
+
+def long_result_context(delivery: str | None) -> dict[str, Any]:
+    """The result of `long_request()`: backup only (None), a folder on the server, or an archive."""
+    request = long_request()
+    context = result_context(request, restored=delivery is not None)
+    context["servers"][0].update(sample_file=SPACED_SAMPLE, paths=[SPACED_DATA])
+    if delivery == "server":
+        context["restored"] = {
+            "action": "restore_to_server", "delivery": "server", "folder": RESTORED_FOLDER,
+            "manifest": f"{RESTORED_FOLDER}/MANIFEST.sha256", "manifest_sha256": SHA_ARCHIVE, "files": 3,
+            "bytes": 2048, "snapshot": "5e1f0a9b" + "1" * 56, "paths": [SPACED_DATA],
+            "as_of": "2026-11-20T01:00:00+07:00"}
+    elif delivery == "archive":
+        context["restored"].update(paths=[SPACED_DATA],
+                                   sftp_path="/ส่งมอบ/แขวงทางหลวงสกลนครที่ 1/SB87-2569-0457-restore.tar.gz")
+    return context
+
+
+def long_kinds() -> dict[str, RenderFn]:
+    """The five memo kinds of issue 26, with long Thai data."""
+    request = long_request()
+    endorsed = endorsed_form(request)
+    endorsed["fields"]["data_paths"] = "\n".join([SPACED_DATA, RESTORED_FOLDER])
+    endorsed["fields"]["location"] = "ห้องเครื่องแม่ข่าย ชั้น 3 อาคารศูนย์เทคโนโลยีสารสนเทศ กรมทางหลวง ถนนศรีอยุธยา"
+    rejection = long_result_context(None)
+    rejection["decision"] = {**rejection["decision"], "approved": False, "reason": THREE_REASONS}
+    return {
+        "result_to_server": lambda: documents.outgoing_memo_pdf(
+            "manual__long_server", "result", "1587", WHEN, long_result_context("server")),
+        "result_archive": lambda: documents.outgoing_memo_pdf(
+            "manual__long_archive", "result", "1588", WHEN, long_result_context("archive")),
+        "result_backup_only": lambda: documents.outgoing_memo_pdf(
+            "manual__long_backup", "result", "1589", WHEN, long_result_context(None)),
+        "rejection": lambda: documents.outgoing_memo_pdf(
+            "manual__long_rejection", "rejection", "1590", WHEN, rejection),
+        "server_details": lambda: documents.server_details_pdf(
+            "manual__long_details", request, "457/2569", endorsed, WHEN, outgoing_no="15"),
+    }
+
+
+def name_sub_units(raw: dict) -> None:
+    for unit in raw["sub_units"]:
+        unit["name"] = SUB_UNIT_NAMES.get(unit["code"], unit["name"])

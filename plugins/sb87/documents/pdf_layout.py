@@ -6,9 +6,11 @@ is laid out (brief §6):
 * the emblem (if the IT Centre supplies one) at the top left, "บันทึกข้อความ" bold and large,
   centred over the text block;
 * the heading fields ส่วนราชการ / ที่ + วันที่ on one line / เรื่อง with the labels bold and larger
-  (the customary 20 pt on 16 pt body), then เรียน;
-* the body with a 2.5 cm first-line indent; "label: value" lines become an aligned two-column
-  list and "- item" / "1. item" lines a hanging-indent list;
+  (the customary 20 pt on 16 pt body), each value on a dotted line to the end of its field (the
+  form's จุดไข่ปลา), then เรียน;
+* the body with a 2.5 cm first-line indent and 6 pt before each paragraph; "label: value" lines
+  become an aligned two-column list (no colon) and "- item" / "1. item" lines a hanging-indent
+  list; prose lines are justified by spreading the line's spare room over its word gaps;
 * the signature block right of centre: room to sign, the typed name in parentheses, the position;
 * margins 3 cm left, 2 cm right, single spacing; continuation pages carry "- 2 -" at the top.
 
@@ -52,7 +54,7 @@ from fpdf import FPDF
 
 from sb87.documents.memo import FIELD_RE, LIST_RE, Memo, default_emblem
 from sb87.documents.pdf_text import close_tounicode_gaps
-from sb87.documents.thai_lines import line_segments, wrap_text
+from sb87.documents.thai_lines import line_segments, wrap_lines, wrap_text
 from sb87.timekeeping.thai_dates import thai_date
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,13 @@ EMBLEM_HEIGHT_MM = 15.0  # the Garuda on a memo is 1.5 cm tall
 PARAGRAPH_INDENT_MM = 25.0  # first-line indent of body paragraphs
 SIGNATURE_CENTRE_MM = 125.0  # from the page's left edge: right of the text block's centre (110 mm)
 SIGNATURE_GAP_LINES = 3  # room above the typed name for a signature or e-signature stamp
-CLOSING_GAP_LINES = 0.5  # space between the body and "จึงเรียนมาเพื่อ…"
+PARAGRAPH_SPACE_MM = 6 * 25.4 / 72  # "Before 6 pt", as offices set each paragraph in Word
+DOTS_BELOW_BASELINE_MM = 1.6  # the form's dotted line, under the Thai below-vowels
+DOT_PITCH_MM = 1.0
+#: A justified line is widened by at most 1 %. pypdf (7.1) places the glyphs of a scaled run as if
+#: unscaled and reads a tone mark positioned after 2 % of a run's width as a space ("ที ่"); the
+#: text must read back word for word, so a line that needs more stays left-aligned.
+MAX_STRETCH = 1.01
 
 
 def _pt_to_mm(pt: float) -> float:
@@ -116,6 +124,7 @@ class _MemoPDF(FPDF):
         self.baseline = TOP_MM
         self.awaiting_opening = False  # True between a page break and the first body text after it
         self.page_openings: dict[int, str] = {}  # page number → the first body text drawn on it
+        self.keep: tuple[str, ...] = ()  # names a line must not split (Memo.keep_together)
 
     @property
     def text_width(self) -> float:
@@ -142,26 +151,70 @@ class _MemoPDF(FPDF):
         """Draw `text` with its baseline on `self.baseline`; return the x after it."""
         self.use(size_pt, bold)
         width = w or self.get_string_width(text)
+        self._begin_text(text)
+        self._draw(x, text, width, align)
+        self._out("EMC")
+        return x + width
+
+    def put_justified(self, x: float, segments: Sequence[str], width: float, *, justify: bool = True) -> None:
+        """Draw one body line; with `justify`, it ends at `x + width`, the right margin.
+
+        Thai distributed justification spreads a line's spare room over all its letters, never
+        over the gaps between words (which would read as spaces, i.e. phrase breaks, in Thai). We
+        widen the line's letters and gaps alike by horizontal scaling (PDF `Tz`): tone marks scale
+        with their consonants and stay on them, which PDF character spacing (`Tc`, added after every
+        glyph, marks included) does not do. At most `MAX_STRETCH`; a line that would need more (a
+        long name that could not be split left it short) stays left-aligned.
+        """
+        self.use(BODY_PT)
+        text = "".join(segments).strip()
+        natural = self.get_string_width(text)
+        stretch = width / natural if natural else 1.0
+        if not justify or not 1.0 < stretch <= MAX_STRETCH:
+            self.put(x, text)
+            return
+        self.set_stretching(100 * stretch)
+        self.put(x, text, w=width)
+        self.set_stretching(100)
+
+    def _begin_text(self, text: str) -> None:
         if self.awaiting_opening:
             self.page_openings[self.page_no()] = text
             self.awaiting_opening = False
-        # fpdf2 puts the baseline at top + h/2 + 0.3 × font size; invert that.
-        top = self.baseline - LINE_PITCH_MM / 2 - 0.3 * self.font_size
-        self.set_xy(x, top)
         # Poppler (pdftotext, e-Saraban previews built on it) orders shaped Thai marks by their
         # drawn position and reads "นัน ้", "สำ รอง"; an ActualText span gives it the real string.
         # pypdf and PDF.js read the ToUnicode map instead, which `close_tounicode_gaps` completes.
         self._out(f"/Span <</ActualText <{_utf16_hex(text)}>>> BDC")
-        self.cell(width, LINE_PITCH_MM, text, align=align)
-        self._out("EMC")
-        return x + width
+
+    def _draw(self, x: float, text: str, width: float, align: str) -> None:
+        # fpdf2 puts the baseline at top + h/2 + 0.3 × font size; invert that.
+        top = self.baseline - LINE_PITCH_MM / 2 - 0.3 * self.font_size
+        self.set_xy(x, top)
+        self.cell(width or self.get_string_width(text), LINE_PITCH_MM, text, align=align)
+
+    def dotted_line(self, x1: float, x2: float) -> None:
+        """The form's dotted line (จุดไข่ปลา) under the current line, from `x1` to `x2`."""
+        if x2 - x1 < DOT_PITCH_MM:
+            return
+        y = self.baseline + DOTS_BELOW_BASELINE_MM
+        self.set_line_width(0.3)
+        self._out("q 1 J")  # round caps: each zero-length dash is a round dot
+        self.set_dash_pattern(dash=0.001, gap=DOT_PITCH_MM)
+        self.line(x1, y, x2, y)
+        self.set_dash_pattern()
+        self._out("Q")
+
+    def space_before(self) -> None:
+        """6 pt before a paragraph, except at the top of a continuation page."""
+        if not self.awaiting_opening:
+            self.baseline += PARAGRAPH_SPACE_MM
 
     def new_line(self, lines: float = 1) -> None:
         self.baseline += LINE_PITCH_MM * lines
 
-    def ensure_room(self, lines: int = 1) -> None:
+    def ensure_room(self, lines: float = 1) -> None:
         """Start a continuation page if `lines` more lines would cross the bottom margin."""
-        if self.baseline + LINE_PITCH_MM * (lines - 1) > self.bottom_limit:
+        if self.baseline + LINE_PITCH_MM * (lines - 1) > self.bottom_limit + 1e-6:
             self.add_page()
             self.baseline = TOP_MM + LINE_PITCH_MM
             # Continuation pages are numbered "- 2 -" centred at the top (regulation's custom).
@@ -185,76 +238,101 @@ class _MemoPDF(FPDF):
 
 
 def _heading(pdf: _MemoPDF, x: float, label: str, value: str, right: float | None = None) -> float:
-    """A bold heading label followed by its value; a long value wraps under itself."""
-    x = pdf.put(x, label, size_pt=HEADING_LABEL_PT, bold=True) + 2.5
+    """A bold heading label followed by its value on the form's dotted line, which runs to `right`
+    (default: the right margin); a long value wraps under itself, on a dotted line of its own."""
+    label_end = pdf.put(x, label, size_pt=HEADING_LABEL_PT, bold=True)
+    x = label_end + 2.0
+    right = right or pdf.w - pdf.r_margin
     pdf.use(BODY_PT)
-    lines = wrap_text(pdf, value, (right or pdf.w - pdf.r_margin) - x)
+    lines = wrap_text(pdf, value, right - x - 1.0, keep=pdf.keep)
     for i, line in enumerate(lines):
         if i:
             pdf.new_line()
-        end = pdf.put(x, line)
-    return end
+        pdf.dotted_line(label_end + 0.8 if i == 0 else x, right)
+        pdf.put(x, line)
+    return right
 
 
-def _paragraph(pdf: _MemoPDF, text: str, x: float, indent: float) -> None:
+def _room_for(pdf: _MemoPDF, left: int, tail: float) -> None:
+    """Before a line with `left` lines of its item still to come (this one included): the last two
+    lines of the item go with the `tail` that must follow them (the closing and signature)."""
+    pdf.ensure_room(left + tail if tail and left <= 2 else 1)
+
+
+def _paragraph(pdf: _MemoPDF, text: str, x: float, indent: float, *, tail: float = 0) -> None:
+    """A justified paragraph with a first-line indent, 6 pt below what precedes it."""
     pdf.use(BODY_PT)
     width = pdf.w - pdf.r_margin - x
-    for i, line in enumerate(wrap_text(pdf, text, width, width - indent)):
-        pdf.ensure_room()
-        pdf.put(x + (indent if i == 0 else 0), line)
+    lines = wrap_lines(pdf, text, width, width - indent, keep=pdf.keep)
+    # No first line alone at the foot of a page (nor, for a short one, apart from its tail).
+    pdf.ensure_room(min(len(lines), 2) + (tail if len(lines) <= 2 else 0) + PARAGRAPH_SPACE_MM / LINE_PITCH_MM)
+    pdf.space_before()
+    for i, line in enumerate(lines):
+        _room_for(pdf, len(lines) - i, tail)
+        shift = indent if i == 0 else 0
+        pdf.put_justified(x + shift, line, width - shift, justify=i < len(lines) - 1)
         pdf.new_line()
 
 
-def _hanging(pdf: _MemoPDF, x: float, head: str, text: str, text_x: float) -> None:
+def _hanging(pdf: _MemoPDF, x: float, head: str, text: str, text_x: float, *, tail: float = 0,
+             justify: bool = False) -> None:
     """`head` at `x`, then `text` from `text_x`, continuation lines also from `text_x`."""
     pdf.use(BODY_PT)
-    lines = wrap_text(pdf, text, pdf.w - pdf.r_margin - text_x)
-    pdf.ensure_room(min(len(lines), 2))  # don't leave a label alone at the foot of a page
+    width = pdf.w - pdf.r_margin - text_x
+    lines = wrap_lines(pdf, text, width, keep=pdf.keep)
+    pdf.ensure_room(min(len(lines), 2) + (tail if len(lines) <= 2 else 0))  # no label alone at a foot
     pdf.put(x, head)
-    for line in lines:
-        pdf.ensure_room()
-        pdf.put(text_x, line)
+    for i, line in enumerate(lines):
+        _room_for(pdf, len(lines) - i, tail)
+        pdf.put_justified(text_x, line, width, justify=justify and i < len(lines) - 1)
         pdf.new_line()
 
 
-def _list_item(pdf: _MemoPDF, m: re.Match[str]) -> None:
+def _list_item(pdf: _MemoPDF, m: re.Match[str], *, tail: float = 0) -> None:
+    """A numbered or bulleted item: a paragraph of its own (6 pt before), hanging after its marker."""
     marker = "•" if m["marker"] in "-•*" else m["marker"]
     pdf.use(BODY_PT)
     x = pdf.l_margin + PARAGRAPH_INDENT_MM
-    _hanging(pdf, x, marker, m["text"], x + max(pdf.get_string_width(marker) + 2.0, 6.0))
+    pdf.space_before()
+    _hanging(pdf, x, marker, m["text"], x + max(pdf.get_string_width(marker) + 2.0, 6.0), tail=tail, justify=True)
 
 
-def _fields(pdf: _MemoPDF, rows: Sequence[re.Match[str]]) -> None:
-    """Consecutive "label: value" rows share one value column, like a small two-column table."""
+def _fields(pdf: _MemoPDF, rows: Sequence[re.Match[str]], *, tail: float = 0) -> None:
+    """Consecutive "label: value" rows share one value column, like a small two-column table; the
+    column stands for the colon, which a typed memo does not show."""
     pdf.use(BODY_PT)
     x = pdf.l_margin + PARAGRAPH_INDENT_MM
-    labels = [f"{m['label'].strip()}:" for m in rows]
-    column = min(max(pdf.get_string_width(lb) for lb in labels) + 3.0, 0.45 * pdf.text_width)
-    for label, m in zip(labels, rows, strict=True):
+    labels = [m["label"].strip() for m in rows]
+    column = min(max(pdf.get_string_width(lb) for lb in labels) + 4.0, 0.45 * pdf.text_width)
+    pdf.space_before()
+    for i, (label, m) in enumerate(zip(labels, rows, strict=True)):
+        row_tail = tail if i == len(rows) - 1 else 0
         if pdf.get_string_width(label) + 1.0 > column:  # an unusually long label: keep it inline
-            _paragraph(pdf, f"{label} {m['value']}", x, 0)
+            _hanging(pdf, x, "", f"{label} {m['value']}", x, tail=row_tail)
         else:
-            _hanging(pdf, x, label, m["value"], x + column)
+            _hanging(pdf, x, label, m["value"], x + column, tail=row_tail)
 
 
-def _body(pdf: _MemoPDF, body: Sequence[str]) -> None:
-    rows: list[re.Match[str]] = []
+def _body(pdf: _MemoPDF, body: Sequence[str], *, tail: float = 0) -> None:
+    """The body items; the last one keeps its last lines with `tail` lines after it."""
+    groups: list[list[str]] = []  # consecutive field rows form one group
     for item in body:
         text = item.strip()
-        field_match = FIELD_RE.match(text) if "\n" not in text else None
-        if field_match:
-            rows.append(field_match)
-            continue
-        if rows:
-            _fields(pdf, rows)
-            rows = []
-        list_match = LIST_RE.match(text)
-        if list_match:
-            _list_item(pdf, list_match)
+        is_field = bool(FIELD_RE.match(text)) and "\n" not in text
+        if is_field and groups and FIELD_RE.match(groups[-1][-1].strip()):
+            groups[-1].append(text)
         else:
-            _paragraph(pdf, item, pdf.l_margin, PARAGRAPH_INDENT_MM)
-    if rows:
-        _fields(pdf, rows)
+            groups.append([text])
+    for n, group in enumerate(groups):
+        group_tail = tail if n == len(groups) - 1 else 0
+        rows = [m for m in (FIELD_RE.match(t) for t in group) if m]
+        list_match = LIST_RE.match(group[0])
+        if rows and len(rows) == len(group):
+            _fields(pdf, rows, tail=group_tail)
+        elif list_match:
+            _list_item(pdf, list_match, tail=group_tail)
+        else:
+            _paragraph(pdf, group[0], pdf.l_margin, PARAGRAPH_INDENT_MM, tail=group_tail)
 
 
 def _signature_lines(memo: Memo) -> list[str]:
@@ -265,32 +343,22 @@ def _is_prose(item: str) -> bool:
     return not FIELD_RE.match(item.strip()) and not LIST_RE.match(item.strip())
 
 
-def _closing_and_signature(pdf: _MemoPDF, memo: Memo, closing: str | None, lead_in: str | None) -> None:
-    """The body's last paragraph (`lead_in`), the closing ("จึงเรียนมาเพื่อโปรดทราบ") and the
-    signature block, with at least the last two lines of `lead_in` on the signature's page.
-
-    A signature alone at the top of a page, or under nothing but the closing, is not accepted by a
-    registry clerk: what does not fit moves to the next page, and the page before it ends with
-    the continuation line.
-    """
+def _signature_block(pdf: _MemoPDF, memo: Memo) -> list[str]:
     pdf.use(BODY_PT)
     half = min(SIGNATURE_CENTRE_MM - pdf.l_margin, pdf.w - pdf.r_margin - SIGNATURE_CENTRE_MM)
-    signature = [part for line in _signature_lines(memo) for part in wrap_text(pdf, line, 2 * half)]
-    width, first = pdf.text_width, pdf.text_width - PARAGRAPH_INDENT_MM
-    closing_lines = wrap_text(pdf, closing, width, first) if closing else []
-    tail = len(closing_lines) + SIGNATURE_GAP_LINES + len(signature) + 1
-    lead_lines = wrap_text(pdf, lead_in, width, first) if lead_in else []
-    for i, line in enumerate(lead_lines):
-        kept = len(lead_lines) - i  # lines of the lead-in from here on
-        pdf.ensure_room(kept + tail if kept <= 2 else 1)
-        pdf.put(pdf.l_margin + (PARAGRAPH_INDENT_MM if i == 0 else 0), line)
-        pdf.new_line()
-    pdf.ensure_room(tail)
-    if closing_lines and not pdf.awaiting_opening:
-        pdf.new_line(CLOSING_GAP_LINES)  # the closing stands apart from the body, as typed memos do
-    for i, line in enumerate(closing_lines):
-        pdf.put(pdf.l_margin + (PARAGRAPH_INDENT_MM if i == 0 else 0), line)
-        pdf.new_line()
+    return [part for line in _signature_lines(memo) for part in wrap_text(pdf, line, 2 * half)]
+
+
+def _closing_and_signature(pdf: _MemoPDF, memo: Memo, closing: str | None, signature: Sequence[str]) -> None:
+    """The closing ("จึงเรียนมาเพื่อโปรดทราบ") and the signature block, on one page. The body's last
+    lines were kept with them (`_body`'s tail): a signature alone at the top of a page, or under
+    nothing but the closing, is not accepted by a registry clerk."""
+    half = min(SIGNATURE_CENTRE_MM - pdf.l_margin, pdf.w - pdf.r_margin - SIGNATURE_CENTRE_MM)
+    if closing:
+        _paragraph(pdf, closing, pdf.l_margin, PARAGRAPH_INDENT_MM,
+                   tail=SIGNATURE_GAP_LINES + len(signature) + 1)
+    else:
+        pdf.ensure_room(SIGNATURE_GAP_LINES + len(signature) + 1)
     pdf.new_line(SIGNATURE_GAP_LINES)  # room to sign above the typed name
     for part in signature:
         pdf.put(SIGNATURE_CENTRE_MM - half, part, w=2 * half, align="C")
@@ -323,27 +391,29 @@ def render_memo_pdf(memo: Memo, out_path: Path, *, font_dir: Path | None = None)
     pdf.put(pdf.l_margin, "บันทึกข้อความ", size_pt=TITLE_PT, bold=True, w=pdf.text_width, align="C")
 
     pdf.baseline = TOP_MM + EMBLEM_HEIGHT_MM + LINE_PITCH_MM + 1.0
+    pdf.keep = (*memo.keep_together, memo.unit, memo.addressee, memo.position, *memo.position_lines)
     unit = f"{memo.unit}  โทร. {memo.unit_phone}" if memo.unit_phone else memo.unit
     _heading(pdf, pdf.l_margin, "ส่วนราชการ", unit)
     pdf.new_line()
     # ที่ on the left half, วันที่ from the middle of the text block, as on the printed form.
     middle = pdf.l_margin + pdf.text_width * 0.45
-    end = _heading(pdf, pdf.l_margin, "ที่", memo.number, right=middle - 3.0)
-    _heading(pdf, max(middle, end + 5.0), "วันที่", thai_date(memo.date))
+    _heading(pdf, pdf.l_margin, "ที่", memo.number, right=middle - 3.0)
+    _heading(pdf, middle, "วันที่", thai_date(memo.date))
     pdf.new_line()
     _heading(pdf, pdf.l_margin, "เรื่อง", memo.subject)
-    pdf.new_line(2)  # a blank line between the heading and เรียน
+    pdf.new_line()
+    pdf.space_before()  # เรียน: "1 Enter + Before 6 pt", like every paragraph
     pdf.use(BODY_PT)
     _hanging(pdf, pdf.l_margin, "เรียน", memo.addressee, pdf.l_margin + pdf.get_string_width("เรียน") + 2.5)
-    pdf.new_line()  # a blank line before the body
 
-    # The last body item is the closing (จึงเรียนมาเพื่อ…); it and the paragraph before it go with
-    # the signature.
+    # The last body item is the closing (จึงเรียนมาเพื่อ…): it, the signature and the last two lines
+    # of the body before it go on one page.
     body = list(memo.body)
     closing = body.pop() if body and _is_prose(body[-1]) else None
-    lead_in = body.pop() if closing is not None and body and _is_prose(body[-1]) else None
-    _body(pdf, body)
-    _closing_and_signature(pdf, memo, closing, lead_in)
+    signature = _signature_block(pdf, memo)
+    closing_lines = len(wrap_text(pdf, closing, pdf.text_width - PARAGRAPH_INDENT_MM)) if closing else 0
+    _body(pdf, body, tail=closing_lines + PARAGRAPH_SPACE_MM / LINE_PITCH_MM + SIGNATURE_GAP_LINES + len(signature))
+    _closing_and_signature(pdf, memo, closing, signature)
     pdf.add_continuation_lines()
 
     out_path = Path(out_path)

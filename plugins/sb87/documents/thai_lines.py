@@ -7,14 +7,18 @@ and its unit, a phone number or a letter code (`_GLUE_RES`), after the hyphen of
 inside a path except after a "/". Only a run with no opportunity that is wider than a whole line
 (nothing in our memos; checksums go to an attachment) is cut between Thai character clusters
 (never between a consonant and its vowel or tone marks, never after a leading vowel เ แ โ ใ ไ).
-Lines are left-aligned: the Thai "distributed" justification of Word stretches letters, which
-fpdf2 cannot do, and stretching the few spaces of a Thai line looks worse than a ragged edge.
-docs/memo-rendering.md compares this with WeasyPrint (Pango + libthai) and pythainlp.
+A typist's rules come on top (issue 26): a label word ("ที่", "ลงวันที่", "เรื่อง", "เครื่อง", "ไฟล์"
+…) never ends a line apart from its value; an organisation's or a law's name (`keep` phrases, a few
+compound terms, "พระราชบัญญัติ…") is not cut between the dictionary words it is made of; a quoted
+path (“/srv/ข้อมูล กองทะเบียน/ทะเบียนคุม.xlsx”) is one unit, spaces and all; and a paragraph's last
+line is never one short word on its own.
+docs/memo-rendering.md compares ICU with WeasyPrint (Pango + libthai) and pythainlp.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -39,7 +43,26 @@ _GLUE_RES = (  # each found on its own, so that overlapping runs (โทร. 0 2
     re.compile(rf"[\d๐-๙][\d๐-๙,.]* (?:{_UNITS})(?=$|[\s,;:)])"),  # 0.5 GB, 7 ชุด
     re.compile(r"[\d๐-๙]+(?: [\d๐-๙]+)+"),  # 0 2354 6668
     re.compile(r"(?:ทล|ที่|ครั้งที่|ฉบับที่|ลำดับที่|โทร\.|เวลา) [\d๐-๙]"),  # ทล 0601, ที่ 1
+    re.compile(r"(?:พ\.ศ\.|ค\.ศ\.) ?[\d๐-๙]{4}"),  # พ.ศ. 2562
+    # A law's name is one run of Thai after its kind; bounded so that an unspaced sentence that merely
+    # mentions a law does not become one unbreakable run.
+    re.compile(r"(?:พระราชบัญญัติ|พ\.ร\.บ\.|พระราชกำหนด|พระราชกฤษฎีกา|ประมวลกฎหมาย)[^\s“”]{1,60}(?=[\s“”]|$)"),
 )
+#: Words the ICU dictionary splits but a reader takes as one name; an organisation's names come from
+#: the organisation file and the request (`keep` arguments).
+COMPOUND_TERMS = ("ข้อมูลส่วนบุคคล", "เทคโนโลยีสารสนเทศ", "ความมั่นคงปลอดภัย", "ระบบสารสนเทศ", "ปีงบประมาณ",
+                  "ผู้อำนวยการ", "ทีมที่ปรึกษา", "ผู้ร้องขอ", "ผู้ประสานงาน", "รายละเอียด", "ความละเอียด",
+                  "เรียบร้อย", "ดำเนินการ", "ตรวจสอบความถูกต้อง", "ตรวจสอบ", "ความถูกต้อง", "ผู้รับผิดชอบ",
+                  "เจ้าหน้าที่", "ระบบปฏิบัติการ")
+#: A name longer than this (a unit's full name of 90 letters) may part between its words like any
+#: text: kept whole it would leave most of a line empty before it.
+MAX_KEPT_CHARS = 40
+#: Words that announce a value: a line never ends with one of them and its value on the next line
+#: ("ที่ | ทล 0614.2/1587"). Each is a word of its own (ICU's segment), so "พื้นที่ " is not "ที่ ".
+LABEL_WORDS = frozenset({"ที่", "ลงวันที่", "วันที่", "เรื่อง", "เลขรับ", "เลขที่", "เครื่อง", "ไฟล์", "โฟลเดอร์",
+                         "โฟลเดอร์ใหม่", "snapshot", "ณ", "เรียน", "โทร.", "หมายเลข", "IP", "รหัส"})
+#: A path set apart in curly quotes, as the memo templates write it (`path` filter): one unit.
+_QUOTED_PATH = re.compile(r"“[^”\n]*”")
 _HYPHENATED_NAME = re.compile(r"[A-Za-z0-9]-(?=[A-Za-z0-9])")  # backup-node01: a name, not two words
 _PATH_ROOT = re.compile(r"(?:^|(?<=[\s(\"'“]))/(?=\S)")
 _PATH = re.compile(r"(?:^|(?<=[\s(\"'“]))/\S+")  # a path written after a space: /srv/ข้อมูล/ไตรมาส
@@ -62,11 +85,27 @@ def _break_iterator() -> Any:
     return icu.BreakIterator.createLineInstance(icu.Locale("th_TH"))
 
 
-def line_break_opportunities(text: str, *, whole_path_names: bool = True) -> list[int]:
+def _kept_runs(text: str, keep: Iterable[str]) -> list[tuple[int, int]]:
+    """Where `text` holds a kept phrase: each space-separated part of a `keep` name, or a compound term."""
+    parts = {part for phrase in (*keep, *COMPOUND_TERMS) for part in phrase.split()
+             if 1 < len(part) <= MAX_KEPT_CHARS}
+    runs: list[tuple[int, int]] = []
+    for part in parts:
+        start = text.find(part)
+        while start >= 0:
+            runs.append((start, start + len(part)))
+            start = text.find(part, start + 1)
+    return runs
+
+
+def line_break_opportunities(text: str, *, whole_path_names: bool = True, keep: Iterable[str] = ()) -> list[int]:
     """Indexes of `text` before which a line may start, by ICU's dictionary, minus the glued runs.
 
     Never inside a Thai word; after a space, after "/" in a path; never inside a date, a time, a
-    number with its unit (`_GLUE_RES`) nor after the hyphen of a host name like `backup-node01`.
+    number with its unit (`_GLUE_RES`), a quoted path, a kept name (`keep`, `COMPOUND_TERMS`), nor
+    after the hyphen of a host name like `backup-node01` or after a label word (`LABEL_WORDS`).
+    `whole_path_names=False` is the last resort for a run wider than a line: paths and names may
+    then part after a "/" or between dictionary words.
     """
     if not text:
         return []
@@ -80,7 +119,11 @@ def line_break_opportunities(text: str, *, whole_path_names: bool = True) -> lis
         offset += 2 if ord(char) > 0xFFFF else 1
     utf16_to_index[offset] = len(text)
     positions = [utf16_to_index[b] for b in iterator if 0 < utf16_to_index.get(b, 0) < len(text)]
+    # The word before each break that follows a space: a label word keeps its value with it.
+    after_label = {p for q, p in pairwise([0, *positions]) if text[p - 1] == " " and text[q:p].strip() in LABEL_WORDS}
     glued = [(m.start(), m.end()) for pattern in _GLUE_RES for m in pattern.finditer(text)]
+    if whole_path_names:
+        glued += [(m.start(), m.end()) for m in _QUOTED_PATH.finditer(text)] + _kept_runs(text, keep)
     hyphens = {m.end() for m in _HYPHENATED_NAME.finditer(text)}
     # UAX #14 keeps "/" with what precedes it, even a space ("ไฟล์ /srv/"), and lets a line end
     # after the root "/" of a path, leaving a lone slash there: move that opportunity before it.
@@ -91,13 +134,14 @@ def line_break_opportunities(text: str, *, whole_path_names: bool = True) -> lis
     # name would read as a space that is not there (unless the name alone is wider than a line).
     paths = [(m.start(), m.end()) for m in _PATH.finditer(text)]
     return [p for p in positions
-            if p not in hyphens and p not in path_roots and not any(a < p < b for a, b in glued)
+            if p not in hyphens and p not in path_roots and p not in after_label
+            and not any(a < p < b for a, b in glued)
             and not (whole_path_names and text[p - 1] != "/" and any(a < p < b for a, b in paths))]
 
 
-def line_segments(text: str, *, whole_path_names: bool = True) -> list[str]:
+def line_segments(text: str, *, whole_path_names: bool = True, keep: Iterable[str] = ()) -> list[str]:
     """`text` cut at every line break opportunity; each segment keeps its trailing spaces."""
-    cuts = [0, *line_break_opportunities(text, whole_path_names=whole_path_names), len(text)]
+    cuts = [0, *line_break_opportunities(text, whole_path_names=whole_path_names, keep=keep), len(text)]
     return [text[a:b] for a, b in pairwise(cuts) if b > a]
 
 
@@ -133,42 +177,65 @@ def _split_run(run: str, fits: Any) -> list[str]:
     return pieces
 
 
-def wrap_text(pdf: FPDF, text: str, width: float, first_width: float | None = None) -> list[str]:
-    """Greedy line filling with the current font at ICU's line break opportunities.
+def wrap_lines(pdf: FPDF, text: str, width: float, first_width: float | None = None,
+               keep: Iterable[str] = ()) -> list[list[str]]:
+    """Greedy line filling with the current font at the line break opportunities; each line as its
+    segments (words with their trailing spaces), for a caller that justifies it.
 
-    `first_width` is the room on the first line (smaller with a first-line indent). Zero-width
-    spaces (a writer's explicit break hint) are dropped from the returned lines. Only a run with no
-    opportunity that is wider than a whole line (a long checksum) is cut, between Thai clusters.
+    `first_width` is the room on the first line (smaller with a first-line indent). Only a run with
+    no opportunity that is wider than a whole line (a long checksum) is cut, between Thai clusters.
+    A last line that would be one short word ("ดังนี้") takes the previous line's last word with it.
     """
     text = re.sub(r"[\t\r\n]+", " ", text).strip()
-    lines: list[str] = []
-    line = ""
+    lines: list[list[str]] = []
+    line: list[str] = []
 
-    def room() -> float:
-        return first_width if (first_width is not None and not lines) else width
+    def room(index: int) -> float:
+        return first_width if (first_width is not None and index == 0) else width
 
-    def fits(s: str) -> bool:
-        return pdf.get_string_width(s.replace(ZWSP, "").rstrip()) <= room() + 1e-6
+    def fits(s: str, index: int | None = None) -> bool:
+        return pdf.get_string_width(s.replace(ZWSP, "").rstrip()) <= room(len(lines) if index is None else index) + 1e-6
 
-    segments = line_segments(text)
+    segments = line_segments(text, keep=keep)
     while segments:
         segment = segments.pop(0)
-        if fits(line + segment):
-            line += segment
+        if fits("".join(line) + segment):
+            line.append(segment)
             continue
         if line:
             lines.append(line)
-            line = ""
+            line = []
         if fits(segment):
-            line = segment
+            line = [segment]
             continue
         finer = line_segments(segment, whole_path_names=False)
-        if len(finer) > 1:  # a folder name wider than a line: its words may part after all
+        if len(finer) > 1:  # a path or a name wider than a line: its parts may part after all
             segments[:0] = finer
             continue
         pieces = _split_run(segment.rstrip(), fits)
-        lines.extend(pieces[:-1])
-        line = pieces[-1] + segment[len(segment.rstrip()) :]
+        lines.extend([piece] for piece in pieces[:-1])
+        line = [pieces[-1] + segment[len(segment.rstrip()) :]]
     if line or not lines:
         lines.append(line)
-    return [ln.replace(ZWSP, "").strip() for ln in lines]
+    _take_widow_company(pdf, lines, fits)
+    return [[seg.replace(ZWSP, "") for seg in ln] for ln in lines]
+
+
+def _take_widow_company(pdf: FPDF, lines: list[list[str]], fits: Any) -> None:
+    """A last line of one word narrower than a quarter of the line takes the previous line's last
+    word: typists never leave "ดังนี้" alone on a line."""
+    if len(lines) < 2 or len(lines[-2]) < 2 or len(lines[-1]) != 1:
+        return
+    last = "".join(lines[-1]).strip()
+    if pdf.get_string_width(last) * 4 > pdf.get_string_width("".join(lines[-2])):
+        return
+    moved = lines[-2][-1]
+    if fits(moved + "".join(lines[-1]), len(lines) - 1):
+        lines[-2].pop()
+        lines[-1].insert(0, moved)
+
+
+def wrap_text(pdf: FPDF, text: str, width: float, first_width: float | None = None,
+              keep: Iterable[str] = ()) -> list[str]:
+    """`wrap_lines` as strings. Zero-width spaces (a writer's explicit break hint) are dropped."""
+    return ["".join(line).strip() for line in wrap_lines(pdf, text, width, first_width, keep)]
