@@ -313,6 +313,13 @@ def _fields(pdf: _MemoPDF, rows: Sequence[re.Match[str]], *, tail: float = 0) ->
             _hanging(pdf, x, label, m["value"], x + column, tail=row_tail)
 
 
+def _lines_of_group(pdf: _MemoPDF, group: Sequence[str]) -> int:
+    """How many lines a body group takes (near enough: list markers and field columns aside)."""
+    pdf.use(BODY_PT)
+    width = pdf.text_width - PARAGRAPH_INDENT_MM
+    return sum(len(wrap_text(pdf, item, width, keep=pdf.keep)) for item in group)
+
+
 def _body(pdf: _MemoPDF, body: Sequence[str], *, tail: float = 0) -> None:
     """The body items; the last one keeps its last lines with `tail` lines after it."""
     groups: list[list[str]] = []  # consecutive field rows form one group
@@ -323,8 +330,13 @@ def _body(pdf: _MemoPDF, body: Sequence[str], *, tail: float = 0) -> None:
             groups[-1].append(text)
         else:
             groups.append([text])
+    # The signature's page carries at least two body lines: a one-line last item takes the item
+    # before it along.
+    last_lines = _lines_of_group(pdf, groups[-1]) if groups else 0
     for n, group in enumerate(groups):
         group_tail = tail if n == len(groups) - 1 else 0
+        if n == len(groups) - 2 and last_lines < 2:
+            group_tail = tail + last_lines + PARAGRAPH_SPACE_MM / LINE_PITCH_MM
         rows = [m for m in (FIELD_RE.match(t) for t in group) if m]
         list_match = LIST_RE.match(group[0])
         if rows and len(rows) == len(group):
