@@ -685,3 +685,14 @@ def test_a_memo_to_another_unit_names_the_sub_units_never_their_codes(
     named = " ".join(lines_of(pdftotext(long_kinds()["result_backup_only"](), "-layout")))
     assert "ผคน." not in named and "ผมน." not in named
     assert squash(f"หน่วยงานที่ดำเนินการ {SUB_UNIT_NAMES['ผคน.']} และ{SUB_UNIT_NAMES['ผมน.']}") in squash(named)
+
+
+def test_folder_delivery_result_email_does_not_mention_a_restore_file_either() -> None:
+    from sb87.notices.messages import render_notice
+
+    for delivery, says_restore_file in (("server", False), ("archive", True)):
+        context = long_result_context(delivery)
+        context["memo"] = {"number": f"{organisation()['letter_code']}/1587", "date": WHEN, "path": "x.pdf"}
+        notice = render_notice("result", context)
+        for text in (notice.text, notice.html):
+            assert ("Restore File" in text) is says_restore_file, (delivery, text)
