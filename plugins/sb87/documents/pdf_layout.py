@@ -10,7 +10,8 @@ is laid out (brief §6):
   form's จุดไข่ปลา), then เรียน;
 * the body with a 2.5 cm first-line indent and 6 pt before each paragraph; "label: value" lines
   become an aligned two-column list (no colon) and "- item" / "1. item" lines a hanging-indent
-  list; prose lines are justified by spreading the line's spare room over its word gaps;
+  list; prose lines are justified (Thai distributed: letters widened, never word gaps; see
+  `put_justified`) when that takes at most 1 %;
 * the signature block right of centre: room to sign, the typed name in parentheses, the position;
 * margins 3 cm left, 2 cm right, single spacing; continuation pages carry "- 2 -" at the top.
 
