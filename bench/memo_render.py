@@ -40,17 +40,21 @@ def main() -> None:
     (work / "sb87.json").write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
     os.environ["SB87_CONFIG"] = str(work / "sb87.json")
 
-    justified: list[bool] = []
-    draw = pdf_layout._MemoPDF.put_justified
+    justified: list[bool] = []  # one per prose line that is not its paragraph's last: justified or not
+    draw, spread = pdf_layout._MemoPDF.put_justified, pdf_layout._MemoPDF._distributed
 
     def counting(self: pdf_layout._MemoPDF, x: float, segments: list[str], width: float, *,
                  justify: bool = True) -> None:
         if justify:
-            natural = self.get_string_width("".join(segments).strip())
-            justified.append(width / natural <= pdf_layout.MAX_STRETCH if natural else True)
+            justified.append(False)
         draw(self, x, segments, width, justify=justify)
 
+    def spreading(self: pdf_layout._MemoPDF, *args: object) -> str:
+        justified[-1] = True
+        return spread(self, *args)
+
     pdf_layout._MemoPDF.put_justified = counting  # type: ignore[method-assign]
+    pdf_layout._MemoPDF._distributed = spreading  # type: ignore[method-assign]
     for kind, render in samples.long_kinds().items():
         walls, cpus = [], []
         justified.clear()

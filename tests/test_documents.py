@@ -696,3 +696,14 @@ def test_folder_delivery_result_email_does_not_mention_a_restore_file_either() -
         notice = render_notice("result", context)
         for text in (notice.text, notice.html):
             assert ("Restore File" in text) is says_restore_file, (delivery, text)
+
+
+def test_prose_lines_are_justified_to_the_right_margin_but_a_paragraphs_last(docs_dir: Path) -> None:
+    boxes = drawn_boxes(long_kinds()["rejection"]())
+    first = next(i for i, box in enumerate(boxes) if box[0].startswith("ตามหนังสือ"))
+    after = next(i for i, box in enumerate(boxes) if box[0].startswith("ศูนย์เทคโนโลยีสารสนเทศ ได้พิจารณา"))
+    paragraph = boxes[first:after]
+    assert len(paragraph) >= 4, "the long subject makes the first paragraph several lines long"
+    for text, _, _, x_max, _ in paragraph[:-1]:
+        assert abs(x_max - RIGHT_MARGIN_PT) < 1.0, (text, x_max)  # ends at the 2 cm margin (190 mm)
+    assert paragraph[-1][3] < RIGHT_MARGIN_PT - 20, "a paragraph's last line is not stretched"

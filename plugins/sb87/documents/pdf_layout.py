@@ -10,8 +10,8 @@ is laid out (brief §6):
   form's จุดไข่ปลา), then เรียน;
 * the body with a 2.5 cm first-line indent and 6 pt before each paragraph; "label: value" lines
   become an aligned two-column list (no colon) and "- item" / "1. item" lines a hanging-indent
-  list; prose lines are justified (Thai distributed: letters widened, never word gaps; see
-  `put_justified`) when that takes at most 1 %;
+  list; prose lines are justified the Thai way (room shared out before every letter, never only
+  in the word gaps; see `put_justified`);
 * the signature block right of centre: room to sign, the typed name in parentheses, the position;
 * margins 3 cm left, 2 cm right, single spacing; continuation pages carry "- 2 -" at the top.
 
@@ -50,6 +50,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from fpdf import FPDF
 
@@ -83,10 +84,9 @@ SIGNATURE_GAP_LINES = 3  # room above the typed name for a signature or e-signat
 PARAGRAPH_SPACE_MM = 6 * 25.4 / 72  # "Before 6 pt", as offices set each paragraph in Word
 DOTS_BELOW_BASELINE_MM = 1.6  # the form's dotted line, under the Thai below-vowels
 DOT_PITCH_MM = 1.0
-#: A justified line is widened by at most 1 %. pypdf (7.1) places the glyphs of a scaled run as if
-#: unscaled and reads a tone mark positioned after 2 % of a run's width as a space ("ที ่"); the
-#: text must read back word for word, so a line that needs more stays left-aligned.
-MAX_STRETCH = 1.01
+#: Room added before each letter of a justified line, at most: pypdf reads a gap of half a space
+#: (0.61 mm: Laksaman's space is 1.22 mm at 16 pt) as a space, and the memos must read back word for word.
+MAX_LETTER_SPACING_MM = 0.5
 
 
 def _pt_to_mm(pt: float) -> float:
@@ -160,23 +160,65 @@ class _MemoPDF(FPDF):
     def put_justified(self, x: float, segments: Sequence[str], width: float, *, justify: bool = True) -> None:
         """Draw one body line; with `justify`, it ends at `x + width`, the right margin.
 
-        Thai distributed justification spreads a line's spare room over all its letters, never
-        over the gaps between words (which would read as spaces, i.e. phrase breaks, in Thai). We
-        widen the line's letters and gaps alike by horizontal scaling (PDF `Tz`): tone marks scale
-        with their consonants and stay on them, which PDF character spacing (`Tc`, added after every
-        glyph, marks included) does not do. At most `MAX_STRETCH`; a line that would need more (a
-        long name that could not be split left it short) stays left-aligned.
+        Thai distributed justification, as Word's "Thai Distributed" alignment does it: the line's
+        spare room is shared out before every letter that advances (not before a tone mark or an
+        upper or lower vowel, which stays on its consonant), never only in the gaps between words,
+        which would read as spaces, i.e. phrase breaks, in Thai. At most `MAX_LETTER_SPACING_MM`
+        before each letter; a line that would need more (a long name that could not be split left
+        it short) stays left-aligned.
         """
         self.use(BODY_PT)
         text = "".join(segments).strip()
-        natural = self.get_string_width(text)
-        stretch = width / natural if natural else 1.0
-        if not justify or not 1.0 < stretch <= MAX_STRETCH:
+        glyphs = self.current_font.shape_text(text, self.font_size_pt, self.text_shaping) if justify else []
+        letters = sum(1 for g in glyphs if g["mapped_char"] is not None and g["x_advance"] > 0)
+        spacing = (width - self.get_string_width(text)) / (letters - 1) if letters > 1 else 0.0
+        if not justify or not 0 < spacing <= MAX_LETTER_SPACING_MM:
             self.put(x, text)
             return
-        self.set_stretching(100 * stretch)
-        self.put(x, text, w=width)
-        self.set_stretching(100)
+        self._begin_text(text)
+        self._out(self._distributed(x, glyphs, spacing))
+        self._out("EMC")
+
+    def _distributed(self, x: float, glyphs: Sequence[Mapping[str, Any]], spacing: float) -> str:
+        """The text object of shaped `glyphs` from `x` on the current baseline, `spacing` mm before
+        each advancing glyph but the first. This is fpdf2's own rendering of shaped text
+        (`Fragment.render_with_text_shaping`: marks placed by their offsets with `Tm`), with the
+        spacing as `TJ` adjustments that text extractors read as a gap, not as a space."""
+        font = self.current_font
+        scale = font.scale * self.font_size_pt / 1000 / self.k  # glyph units → mm
+        y = self.h - self.baseline
+        gap = -spacing * self.k * 1000 / self.font_size_pt  # mm → thousandths of text space
+        out = [f"BT {self._set_font_for_page(font, self.font_size_pt, wrap_in_text_object=False)}",
+               f"1 0 0 1 {x * self.k:.2f} {y * self.k:.2f} Tm"]
+        run: list[str] = []
+        pos_x, started = x, False
+
+        def flush() -> None:
+            if run:
+                out.append(f"[{''.join(run)}] TJ")
+                run.clear()
+
+        for glyph in glyphs:
+            if glyph["mapped_char"] is None:
+                continue
+            char = f"({font.escape_text(chr(glyph['mapped_char']))})"
+            if glyph["x_advance"] > 0:
+                if started:
+                    pos_x += spacing
+                    run.append(f"{gap:.1f}")
+                started = True
+            if glyph["x_offset"] or glyph["y_offset"]:
+                flush()
+                out.append(f"1 0 0 1 {(pos_x + glyph['x_offset'] * scale) * self.k:.2f} "
+                           f"{(y + glyph['y_offset'] * scale) * self.k:.2f} Tm")
+            run.append(char)
+            pos_x += glyph["x_advance"] * scale
+            if glyph["force_positioning"]:
+                flush()
+                out.append(f"1 0 0 1 {pos_x * self.k:.2f} {y * self.k:.2f} Tm")
+        flush()
+        out.append("ET")
+        return " ".join(out)
 
     def _begin_text(self, text: str) -> None:
         if self.awaiting_opening:
