@@ -9,6 +9,8 @@ own memo with its own number and a person's signature.
 from __future__ import annotations
 
 import copy
+import html
+import itertools
 import json
 import re
 import shutil
@@ -22,7 +24,7 @@ import pytest
 from pypdf import PdfReader
 
 from sb87.documents import filing as documents
-from sb87.documents.memo import Memo
+from sb87.documents.memo import FIELD_RE, Memo
 from sb87.documents.pdf_layout import render_memo_pdf
 from sb87.documents.thai_lines import line_segments
 from sb87.records import store
@@ -152,10 +154,16 @@ def rendered(request: pytest.FixtureRequest, docs_dir: Path, monkeypatch: pytest
     return pdf, memos[-1]
 
 
+def shown(item: str) -> str:
+    """A body item as the memo shows it: a "label: value" row without its colon."""
+    field = FIELD_RE.match(item.strip())
+    return f"{field['label'].strip()} {field['value']}" if field else item
+
+
 def source_words(memo: Memo) -> list[str]:
     """Every word of the memo as written: ICU's line segments of each source string, unbroken."""
     strings = [memo.unit, memo.unit_phone or "", memo.number, thai_date(memo.date), memo.subject, memo.addressee,
-               *memo.body, memo.signatory_name, memo.position, *memo.position_lines]
+               *map(shown, memo.body), memo.signatory_name, memo.position, *memo.position_lines]
     return [seg.strip(" -") for text in strings for seg in line_segments(text) if seg.strip(" -")]
 
 
@@ -356,8 +364,8 @@ def test_list_numbering_follows_the_configuration(
     custom_config(tmp_path, monkeypatch, lambda raw: raw["organisation"].update(list_numbering=style))
     lines = lines_of(pdftotext(memo_kinds()["server_details"](), "-layout"))
     sample_path = sample_request()["servers"][0]["paths"][0]
-    assert any(line.startswith(f"{first} {sample_path}") for line in lines), lines
-    assert any(line.startswith(f"{second} /srv/รายงาน/") for line in lines), lines
+    assert any(line.startswith(f"{first} “{sample_path}”") for line in lines), lines
+    assert any(line.startswith(f"{second} “/srv/รายงาน/") for line in lines), lines
 
 
 def test_no_value_is_cut_short_and_checksums_go_in_the_manifest(docs_dir: Path) -> None:
@@ -428,3 +436,274 @@ def test_every_memo_page_renders_inside_the_margins(memo_pdf: Path, tmp_path: Pa
         assert ink
         assert max(x for x, _ in ink) <= (210 - 20) * px + 2, page.name
         assert min(x for x, _ in ink) >= 30 * px - 2, page.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 26: every memo kind with long Thai data, as a registry clerk checks it typed in the office
+
+LONG_AGENCY = "สำนักงานบำรุงทางหลวงและศูนย์ปฏิบัติการระบบสารสนเทศเพื่อการบริหารงานบุคคลแขวงทางหลวงสกลนครที่ 1"
+LONG_SUBJECT = ("ขอใช้บริการฝากเครื่อง Server และสำรองข้อมูลระบบงานทะเบียนคุมทรัพย์สินสำคัญซึ่งมีข้อมูลส่วนบุคคล"
+                "ตามพระราชบัญญัติคุ้มครองข้อมูลส่วนบุคคล พ.ศ. 2562 ของศูนย์เทคโนโลยีสารสนเทศ")
+LONG_MEMO_NO = "ทล 0614.2/1587"
+SPACED_DATA = "/srv/ข้อมูล กองทะเบียน/รายงาน ประจำปี 2569"
+SPACED_SAMPLE = "/srv/ข้อมูล กองทะเบียน/รายงาน ประจำปี 2569/ทะเบียนคุม ครุภัณฑ์.xlsx"
+RESTORED_FOLDER = "/srv/ข้อมูล กองทะเบียน.กู้คืน 2569-11-20"
+THREE_REASONS = (
+    "1. ขนาดข้อมูลที่แจ้งเกินพื้นที่จัดเก็บที่ศูนย์เทคโนโลยีสารสนเทศจัดสรรให้ได้ในปีงบประมาณนี้\n"
+    "2) ระบบงานทะเบียนมีข้อมูลส่วนบุคคลแต่ยังไม่ได้แนบบันทึกการประเมินผลกระทบตามพระราชบัญญัติคุ้มครองข้อมูลส่วนบุคคล พ.ศ. 2562\n"
+    "ยังไม่ได้ระบุผู้รับผิดชอบเครื่อง backup-node01 และเส้นทาง /srv/ข้อมูล กองทะเบียน ที่ต้องสำรอง"
+)
+#: The sub-units' names for these tests only: the real ones are the IT Centre's to write in config/sb87.json.
+SUB_UNIT_NAMES = {"ผคน.": "ส่วนระบบคอมพิวเตอร์และเครือข่าย", "ผมน.": "ส่วนความมั่นคงปลอดภัยระบบสารสนเทศ"}
+LABELS_WITH_VALUES = ("ที่", "ลงวันที่", "เรื่อง", "เลขรับ", "เครื่อง", "ไฟล์", "โฟลเดอร์ใหม่", "ณ", "เรียน")
+
+
+def long_request() -> dict[str, Any]:
+    request = sample_request()
+    request.update(agency=LONG_AGENCY, subject=LONG_SUBJECT, memo_no=LONG_MEMO_NO)
+    request["servers"][0]["paths"] = [SPACED_DATA]
+    return request
+
+
+def long_result_context(delivery: str | None) -> dict[str, Any]:
+    """The result of `long_request()`: backup only (None), a folder on the server, or an archive."""
+    request = long_request()
+    context = result_context(request, restored=delivery is not None)
+    context["servers"][0].update(sample_file=SPACED_SAMPLE, paths=[SPACED_DATA])
+    if delivery == "server":
+        context["restored"] = {
+            "action": "restore_to_server", "delivery": "server", "folder": RESTORED_FOLDER,
+            "manifest": f"{RESTORED_FOLDER}/MANIFEST.sha256", "manifest_sha256": SHA_ARCHIVE, "files": 3,
+            "bytes": 2048, "snapshot": "5e1f0a9b" + "1" * 56, "paths": [SPACED_DATA],
+            "as_of": "2026-11-20T01:00:00+07:00"}
+    elif delivery == "archive":
+        context["restored"].update(paths=[SPACED_DATA],
+                                   sftp_path="/ส่งมอบ/แขวงทางหลวงสกลนครที่ 1/SB87-2569-0457-restore.tar.gz")
+    return context
+
+
+def long_kinds() -> dict[str, RenderFn]:
+    """The five memo kinds of issue 26, with long Thai data."""
+    request = long_request()
+    endorsed = endorsed_form(request)
+    endorsed["fields"]["data_paths"] = "\n".join([SPACED_DATA, RESTORED_FOLDER])
+    endorsed["fields"]["location"] = "ห้องเครื่องแม่ข่าย ชั้น 3 อาคารศูนย์เทคโนโลยีสารสนเทศ กรมทางหลวง ถนนศรีอยุธยา"
+    rejection = long_result_context(None)
+    rejection["decision"] = {**rejection["decision"], "approved": False, "reason": THREE_REASONS}
+    return {
+        "result_to_server": lambda: documents.outgoing_memo_pdf(
+            "manual__long_server", "result", "1587", WHEN, long_result_context("server")),
+        "result_archive": lambda: documents.outgoing_memo_pdf(
+            "manual__long_archive", "result", "1588", WHEN, long_result_context("archive")),
+        "result_backup_only": lambda: documents.outgoing_memo_pdf(
+            "manual__long_backup", "result", "1589", WHEN, long_result_context(None)),
+        "rejection": lambda: documents.outgoing_memo_pdf(
+            "manual__long_rejection", "rejection", "1590", WHEN, rejection),
+        "server_details": lambda: documents.server_details_pdf(
+            "manual__long_details", request, "457/2569", endorsed, WHEN, outgoing_no="15"),
+    }
+
+
+def name_sub_units(raw: dict) -> None:
+    for unit in raw["sub_units"]:
+        unit["name"] = SUB_UNIT_NAMES.get(unit["code"], unit["name"])
+
+
+@pytest.fixture
+def named_sub_units(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    custom_config(tmp_path, monkeypatch, name_sub_units)
+
+
+@pytest.fixture(params=sorted(long_kinds()))
+def long_rendered(request: pytest.FixtureRequest, docs_dir: Path, named_sub_units: None,
+                  monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path, Memo]:
+    """A memo kind rendered with long Thai data: its name, its PDF and the `Memo` it was laid out from."""
+    memos: list[Memo] = []
+
+    def recording(memo: Memo, out_path: Path, **kwargs: Any) -> Path:
+        memos.append(memo)
+        return render_memo_pdf(memo, out_path, **kwargs)
+
+    monkeypatch.setattr("sb87.documents.pdf_layout.render_memo_pdf", recording)
+    pdf = long_kinds()[request.param]()
+    return request.param, pdf, memos[-1]
+
+
+PT_PER_MM = 72 / 25.4
+RIGHT_MARGIN_PT = (210 - 20) * PT_PER_MM
+PITCH_PT = 1.2 * 16  # single spacing of 16 pt TH Sarabun New
+PARAGRAPH_PITCH_PT = PITCH_PT + 6  # and 6 pt before a paragraph
+
+
+def drawn_boxes(pdf: Path, page: int = 1) -> list[tuple[str, float, float, float, float]]:
+    """Each string drawn on `page` (one marked-content span each) with its box in points from the
+    top left, as poppler reports it: (text, x_min, y_min, x_max, y_max)."""
+    out = pdftotext(pdf, "-bbox", "-f", str(page), "-l", str(page))
+    return [(html.unescape(text), float(x0), float(y0), float(x1), float(y1)) for x0, y0, x1, y1, text in
+            re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', out)]
+
+
+def dotted_lines(pdf: Path, page: int = 0) -> list[tuple[float, float, float]]:
+    """The dotted lines drawn on a page: (x from, x to, y), points from the top left."""
+    content = PdfReader(pdf).pages[page].get_contents()
+    assert content is not None
+    height = float(PdfReader(pdf).pages[page].mediabox.height)
+    found = re.findall(rb"\[[\d.]+ ([\d.]+)\] [\d.]+ d\s+([\d.]+) ([\d.]+) m ([\d.]+) [\d.]+ l S", content.get_data())
+    return [(float(x1), float(x2), height - float(y)) for gap, x1, y, x2 in found if float(gap) > 1]
+
+
+def test_long_thai_data_is_as_long_as_the_issue_asks() -> None:
+    assert len(LONG_SUBJECT) == 170
+    assert len(THREE_REASONS.splitlines()) == 3 and " " in SPACED_SAMPLE
+
+
+def test_every_memo_kind_with_long_thai_data_reads_back_word_for_word(long_rendered: tuple[str, Path, Memo]) -> None:
+    kind, pdf, memo = long_rendered
+    words = source_words(memo)
+    assert len(words) > 60
+    for reader, text in (("pdftotext", pdftotext(pdf, "-layout")), ("pypdf", pypdf_text(pdf))):
+        lines = lines_of(text)
+        for word in words:
+            assert any(word in line for line in lines), (kind, reader, word)
+        assert squash(text) == squash(drawn_text(pdf)), (kind, reader)
+
+
+def test_each_heading_value_sits_on_a_dotted_line_to_the_end_of_its_field(
+        long_rendered: tuple[str, Path, Memo]) -> None:
+    kind, pdf, _ = long_rendered
+    boxes = {text: (x0, y1) for text, x0, _, _, y1 in drawn_boxes(pdf)}
+    dots = dotted_lines(pdf)
+    date_x = boxes["วันที่"][0]
+    for label, field_end in (("ส่วนราชการ", RIGHT_MARGIN_PT), ("ที่", date_x), ("วันที่", RIGHT_MARGIN_PT),
+                             ("เรื่อง", RIGHT_MARGIN_PT)):
+        label_x, label_bottom = boxes[label]
+        under = [(x1, x2) for x1, x2, y in dots if abs(y - label_bottom) < 8 and label_x < x1 < label_x + 80]
+        assert under, (kind, label, dots)
+        _, end = under[0]
+        assert end <= field_end + 0.5 and end > field_end - (10 if label == "ที่" else 0.5), (kind, label, end)
+    # The server-details subject (170 letters and the unit's name) takes lines of its own, each on its
+    # own dotted line.
+    to_the_margin = [d for d in dots if abs(d[1] - RIGHT_MARGIN_PT) < 0.5]
+    assert len(to_the_margin) >= (4 if kind == "server_details" else 3), (kind, dots)
+
+
+def test_no_label_ends_a_line_apart_from_its_value_and_no_name_is_split(
+        long_rendered: tuple[str, Path, Memo]) -> None:
+    kind, pdf, _ = long_rendered
+    lines = lines_of(pdftotext(pdf, "-layout"))
+    names = ["ศูนย์เทคโนโลยีสารสนเทศ", "ข้อมูลส่วนบุคคล", "พระราชบัญญัติคุ้มครองข้อมูลส่วนบุคคล", "กรมทางหลวง",
+             "ผู้อำนวยการ", *SUB_UNIT_NAMES.values()]
+    for above, below in itertools.pairwise(lines):
+        last_word = line_segments(above)[-1].strip()
+        assert last_word not in LABELS_WITH_VALUES, (kind, above, below)
+        for name in names:
+            for cut in range(1, len(name)):
+                assert not (above.endswith(name[:cut]) and below.startswith(name[cut:])), (kind, name, above, below)
+
+
+def test_paths_are_quoted_and_never_broken(long_rendered: tuple[str, Path, Memo]) -> None:
+    kind, pdf, memo = long_rendered
+    quoted = [path for item in memo.body for path in re.findall(r"“[^”]+”", item)]
+    if kind != "rejection":  # the director's reasons are his own words
+        assert [path for path in quoted if "/" in path], kind
+    lines = lines_of(pdftotext(pdf, "-layout"))
+    for path in quoted:
+        assert any(path in line for line in lines), (kind, path)
+
+
+def test_folder_delivery_result_does_not_mention_a_restore_file(docs_dir: Path, named_sub_units: None) -> None:
+    folder = " ".join(lines_of(pdftotext(long_kinds()["result_to_server"](), "-layout")))
+    archive = " ".join(lines_of(pdftotext(long_kinds()["result_archive"](), "-layout")))
+    assert "Restore File" not in folder
+    assert f"ที่โฟลเดอร์ใหม่ “{RESTORED_FOLDER}”" in folder
+    assert "และของรายการตรวจสอบไฟล์ในโฟลเดอร์ที่กู้คืน ปรากฏตามเอกสารแนบ" in folder
+    assert "และของ Restore File ปรากฏตามเอกสารแนบ" in archive
+
+
+def test_rejection_reasons_are_numbered_paragraphs_apart_from_the_closing(docs_dir: Path) -> None:
+    pdf = long_kinds()["rejection"]()
+    lines = lines_of(pdftotext(pdf, "-layout"))
+    starts = [line for line in lines if re.match(r"\d\. ", line)]
+    assert [s[:5] for s in starts] == ["1. ขน", "2. ระ", "3. ยั"], starts
+    assert not [line for line in lines if re.match(r"\d\. (?:\d[.)]|-)", line)], "the director's own numbers stay out"
+    boxes = drawn_boxes(pdf)
+    closing = next(i for i, box in enumerate(boxes) if box[0].startswith("หากประสงค์"))
+    reason_starts = [i for i, box in enumerate(boxes) if re.match(r"\d\.$", box[0])]
+    for i in [*reason_starts, closing]:
+        gap = boxes[i][2] - boxes[i - 1][2] if not re.match(r"\d\.$", boxes[i - 1][0]) else None
+        assert gap is not None and abs(gap - PARAGRAPH_PITCH_PT) < 0.3, (boxes[i - 1][0], boxes[i][0], gap)
+
+
+def test_paragraphs_have_6pt_before_them_and_lines_the_plain_pitch(docs_dir: Path) -> None:
+    drawn = drawn_boxes(long_kinds()["rejection"]())
+    # One box per line, its first: a label and its value (เรียน, a numbered reason) share their line.
+    boxes = [box for i, box in enumerate(drawn) if i == 0 or box[2] != drawn[i - 1][2]]
+    body = boxes[next(i for i, box in enumerate(boxes) if box[0] == "เรียน"):]
+    body = body[: next(i for i, box in enumerate(body) if box[0].startswith("("))]  # up to the signature
+    indent_x = (30 + 25) * PT_PER_MM
+    for above, below in itertools.pairwise(body):
+        gap = below[2] - above[2]
+        if below[0].startswith(("จึงเรียน",)):
+            continue
+        starts_paragraph = abs(below[1] - indent_x) < 0.5
+        assert abs(gap - (PARAGRAPH_PITCH_PT if starts_paragraph else PITCH_PT)) < 0.3, (above[0], below[0], gap)
+
+
+def test_server_details_memo_reads_as_its_signer_wrote_it(docs_dir: Path) -> None:
+    text = pdftotext(long_kinds()["server_details"](), "-layout")
+    lines = lines_of(text)
+    signer = organisation().person("group_director").full_name
+    assert f"({signer})" in lines
+    assert "เห็นชอบโดย" not in text and text.count(signer) == 1, "he signs it: the body does not name him"
+    assert "บัดนี้ นายสมชาย ใจดี" in " ".join(lines), "the staff member who coordinated is named"
+    assert ":" not in text, "field labels carry no colon"
+    assert "ดังนี้" not in lines and "นั้น" not in lines
+
+
+def test_the_signature_page_carries_body_lines_when_the_memo_runs_on(docs_dir: Path) -> None:
+    request = long_request()
+    seen_two_pages = 0
+    for n in range(6, 16):
+        endorsed = endorsed_form(request)
+        endorsed["fields"]["data_paths"] = "\n".join(f"{SPACED_DATA}/ไตรมาส {i}" for i in range(1, n))
+        pdf = documents.server_details_pdf(f"manual__pages_{n}", request, "457/2569", endorsed, WHEN, outgoing_no="15")
+        pages = len(PdfReader(pdf).pages)
+        if pages == 1:
+            continue
+        seen_two_pages += 1
+        last = lines_of(pdftotext(pdf, "-layout", "-f", str(pages), "-l", str(pages)))
+        before_closing = last[1 : last.index("จึงเรียนมาเพื่อโปรดทราบและพิจารณา")]
+        assert len(before_closing) >= 2, (n, last)
+    assert seen_two_pages >= 3
+
+
+def test_a_memo_to_another_unit_names_the_sub_units_never_their_codes(
+        docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unnamed = " ".join(lines_of(pdftotext(long_kinds()["result_backup_only"](), "-layout")))
+    assert "ผคน." not in unnamed and "ผมน." not in unnamed and "หน่วยงานที่ดำเนินการ" not in unnamed
+    custom_config(tmp_path, monkeypatch, name_sub_units)
+    named = " ".join(lines_of(pdftotext(long_kinds()["result_backup_only"](), "-layout")))
+    assert "ผคน." not in named and "ผมน." not in named
+    assert squash(f"หน่วยงานที่ดำเนินการ {SUB_UNIT_NAMES['ผคน.']} และ{SUB_UNIT_NAMES['ผมน.']}") in squash(named)
+
+
+def test_folder_delivery_result_email_does_not_mention_a_restore_file_either() -> None:
+    from sb87.notices.messages import render_notice
+
+    for delivery, says_restore_file in (("server", False), ("archive", True)):
+        context = long_result_context(delivery)
+        context["memo"] = {"number": f"{organisation()['letter_code']}/1587", "date": WHEN, "path": "x.pdf"}
+        notice = render_notice("result", context)
+        for text in (notice.text, notice.html):
+            assert ("Restore File" in text) is says_restore_file, (delivery, text)
+
+
+def test_prose_lines_are_justified_to_the_right_margin_but_a_paragraphs_last(docs_dir: Path) -> None:
+    boxes = drawn_boxes(long_kinds()["rejection"]())
+    first = next(i for i, box in enumerate(boxes) if box[0].startswith("ตามหนังสือ"))
+    after = next(i for i, box in enumerate(boxes) if box[0].startswith("ศูนย์เทคโนโลยีสารสนเทศ ได้พิจารณา"))
+    paragraph = boxes[first:after]
+    assert len(paragraph) >= 4, "the long subject makes the first paragraph several lines long"
+    for text, _, _, x_max, _ in paragraph[:-1]:
+        assert abs(x_max - RIGHT_MARGIN_PT) < 1.0, (text, x_max)  # ends at the 2 cm margin (190 mm)
+    assert paragraph[-1][3] < RIGHT_MARGIN_PT - 20, "a paragraph's last line is not stretched"

@@ -86,7 +86,7 @@ def test_text_content(rendered: Path) -> None:
         "24 พฤศจิกายน 2569",
         SUBJECT,
         "เรียน ผู้อำนวยการสำนักงานทางหลวงที่ 1",
-        "ขนาดข้อมูล: 12.4 GB",
+        "ขนาดข้อมูล 12.4 GB",  # a field row: the value column stands for the colon
         "จึงเรียนมาเพื่อโปรดทราบ",
         f"({SIGNATORY})",
         POSITION,
@@ -94,6 +94,7 @@ def test_text_content(rendered: Path) -> None:
         assert expected in text, expected
     # No stray characters invented for glyphs without a ToUnicode entry (ำ → ํ + า under shaping).
     assert "สำ.รอง" not in text and "-." not in text
+    assert "ขนาดข้อมูล:" not in text, "a typed memo's field list has no colons"
 
 
 def test_fonts_are_embedded_laksaman(rendered: Path) -> None:

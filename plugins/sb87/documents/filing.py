@@ -25,7 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sb87.documents.memo import Memo, default_emblem, it_centre_memo, render_memo_body
+from sb87.documents.memo import Memo, default_emblem, it_centre_memo, organisation_names, render_memo_body
 from sb87.notices.messages import macros
 from sb87.records import store
 from sb87.settings import Person, organisation, settings
@@ -115,6 +115,7 @@ def server_details_pdf(run_id: str, request: Mapping[str, Any], receipt: str, en
         body=body,
         emblem_path=default_emblem(),
         author=unit,
+        keep_together=(request["agency"], *organisation_names()),
         **endorser,
     )
     return _render(memo, request_folder(run_id) / "server-details.pdf")
@@ -151,6 +152,14 @@ def write_manifest(run_id: str, context: Mapping[str, Any]) -> Path | None:
     return path
 
 
+def memo_sub_units(codes: list[str]) -> list[str]:
+    """The sub-units' names for a memo to another unit, which does not know the IT Centre's internal
+    codes: only those the organisation file names (`sub_units[].name` other than the code)."""
+    org = organisation()
+    names = [org.sub_unit_name(code) for code in codes]
+    return [name for code, name in zip(codes, names, strict=True) if name and name != code]
+
+
 def outgoing_memo_pdf(run_id: str, kind: str, outgoing_no: str, when: date | datetime,
                       context: Mapping[str, Any]) -> Path:
     """The result (`result`) or rejection (`rejection`) memo to the requesting unit, from the IT Centre.
@@ -167,10 +176,12 @@ def outgoing_memo_pdf(run_id: str, kind: str, outgoing_no: str, when: date | dat
         date=when,
         subject=subject,
         addressee=f"ผู้อำนวยการ{request['agency']}",
-        body=render_memo_body(f"{kind}.txt.j2", {**context, "macros": macros(),
-                                                 "manifest_name": manifest.name if manifest else None}),
+        body=render_memo_body(f"{kind}.txt.j2", {
+            **context, "macros": macros(), "manifest_name": manifest.name if manifest else None,
+            "memo_sub_units": memo_sub_units(list(context["decision"].get("sub_units") or []))}),
         signatory_name="",
         position="",
+        keep_together=(request["agency"],),
     )
     signature = roster_signatory(_outgoing_signer_id(), org["director_signature_name"], org["director_position"])
     memo.signatory_name = signature["signatory_name"]

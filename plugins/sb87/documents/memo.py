@@ -25,6 +25,7 @@ MEMO_TEMPLATES_DIR = TEMPLATES_DIR / "memo"
 #: A body item "label: value" is a row of an aligned two-column list; "- item" / "1. item" a list item.
 FIELD_RE = re.compile(r"^(?P<label>[^:\n]{1,40}?)\s*:\s+(?P<value>\S.*)$")
 LIST_RE = re.compile(r"^(?P<marker>[-•*]|\d{1,3}[.)])\s+(?P<text>\S.*)$")
+_TYPED_MARKER = re.compile(r"^\s*(?:[0-9๐-๙]{1,2}[.)]|[-•*])\s+")
 
 
 @dataclass
@@ -48,6 +49,9 @@ class Memo:
     emblem_path: Path | str | None = None  # None: `SB87_MEMO_EMBLEM`, if set
     author: str | None = None  # PDF metadata; defaults to the unit
     position_lines: list[str] = field(default_factory=list)  # e.g. "ปฏิบัติราชการแทน…", below the position
+    #: Names no line may split between their dictionary words (organisations, units); the layout adds
+    #: the memo's own unit, addressee and position.
+    keep_together: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +69,22 @@ def _environment() -> Environment:
     env.filters["thai_time"] = thai_time
     env.filters["thai_schedule"] = thai_schedule
     env.filters["list_no"] = list_number
+    env.filters["path"] = quoted_path
+    env.filters["reasons"] = reasons
     return env
+
+
+def reasons(text: str | None) -> list[str]:
+    """A director's reasons, one per line written, without the numbers or bullets typed before them
+    (the memo numbers them itself); "-" when none was given."""
+    items = [_TYPED_MARKER.sub("", line).strip() for line in (text or "").splitlines()]
+    return [item for item in items if item] or ["-"]
+
+
+def quoted_path(path: str) -> str:
+    """A path or file name set apart in curly quotes: the reader sees where it ends although it has
+    spaces, and the layout keeps it on one line (`sb87.documents.thai_lines`)."""
+    return f"“{str(path).strip()}”"
 
 
 def list_number(n: int) -> str:
@@ -115,10 +134,13 @@ def it_centre_memo(
     signatory_name: str,
     position: str,
     emblem_path: Path | str | None = None,
+    keep_together: tuple[str, ...] = (),
 ) -> Memo:
     """A memo from the IT Centre: unit, phone and letter code come from the organisation file.
 
     The emblem path defaults to `SB87_MEMO_EMBLEM` (the IT Centre supplies the image; none ships).
+    `keep_together` names (the requesting unit, …) are not split at a line end, nor are the
+    organisation file's own.
     """
     org = organisation()
     unit = f"{org['unit']} {org['department']}"
@@ -134,7 +156,18 @@ def it_centre_memo(
         position=position,
         emblem_path=emblem_path if emblem_path is not None else default_emblem(),
         author=unit,
+        keep_together=(*keep_together, *organisation_names()),
     )
+
+
+def organisation_names() -> tuple[str, ...]:
+    """The organisation file's names of units and offices, which a line must not split."""
+    org = organisation()
+    raw = org.raw["organisation"]
+    names = [raw.get(key) for key in ("unit", "department", "group_unit", "director_position",
+                                      "group_director_position")]
+    names += [unit.get("name") for unit in org.raw.get("sub_units", [])]
+    return tuple(name for name in names if name)
 
 
 def default_emblem() -> str | None:
