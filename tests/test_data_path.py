@@ -754,3 +754,40 @@ def test_the_server_backs_up_nothing_outside_its_data_roots_nor_its_client_folde
         assert _snapshot_count("srv-roots") == 1, "nothing reached the repository"
     finally:
         hosts.server.inside(["rm", "-f", shortcut], check=False)
+
+
+def test_a_restore_root_others_may_write_to_is_refused_and_nothing_is_restored_through_it(hosts: Hosts) -> None:
+    """Finding 2's `rm -rf` then `mkdir -p` on the server: restore_to_server built `<restore root>/<folder>.part`
+    by name. A restore root another user made (world-writable, with `<folder>.part` a symlink to a folder
+    outside) is refused naming it, nothing is written outside; the pipeline's own 0700 root works."""
+    request = _request(hosts, "srv-rroot", "fileserver-rroot")
+    target = _seed(hosts, "คืน.csv", b"restore me\n")
+    _policy(hosts, request, "srv-rroot")
+    hosts.run("test_backup", request, server="srv-rroot")
+    planted = f"{hosts.data_root}/restore-planted-{os.getpid()}"
+    raw = json.loads(hosts.inventory.read_text())
+    for entry in raw["servers"]:
+        if entry["id"] == "srv-rroot":
+            entry["restore_root"] = planted
+    hosts.inventory.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    request["services"] = ["backup", "restore"]
+    request["restore"] = {"hostname": "fileserver-rroot", "paths": [target], "as_of": datetime.now(UTC).isoformat()}
+    from sb87.backup.backends import archive_name, choose_snapshot
+
+    folder = archive_name(request, "d", "manual__dp")[:-2]
+    outside = hosts.root / "outside-restore"
+    outside.mkdir()
+    hosts.server.inside(["sh", "-c", 'mkdir -m 777 "$1" && ln -s "$3" "$1/$2.part" && chown -hR nobody "$1"',
+                         "plant", planted, folder, str(outside)])
+    [listing] = hosts.run("list_snapshots", request)
+    snapshot = choose_snapshot(listing["snapshots"], request["restore"]["as_of"])["id"]
+    refused = hosts.run_raw("restore_to_server", request, server="srv-rroot", snapshot=snapshot)
+    said = refused.stderr.decode(errors="replace")
+    assert refused.returncode != 0 and f"restore folder {planted}" in said and "another user" in said, said
+    assert list(outside.iterdir()) == [], "nothing restored through the planted symlink"
+    hosts.server.inside(["rm", "-rf", "--", planted])
+    [restored] = hosts.run("restore_to_server", request, server="srv-rroot", snapshot=snapshot)
+    assert hosts.server.read_file(restored["folder"] + target) == b"restore me\n"
+    assert hosts.server.inside(["stat", "-c", "%a", planted]).stdout.decode().strip() == "700"
+    left = hosts.server.inside(["ls", "-A", planted]).stdout.decode().split()
+    assert left == [restored["folder"].rsplit("/", 1)[1]], "no .part folder left beside it"
