@@ -68,7 +68,8 @@ def main() -> int:
         backup = Sshd(root / "backup-host", _free_port("127.0.0.1"))
         inventory = root / "inventory.json"
         servers = [{"id": sid, "hostname": "fileserver01", "address": "127.0.0.2", "ssh_conn_id": "sb87_srv_bench",
-                    "restore_root": f"{DATA_ROOT}/SB87-restore"} for sid in ("bench-pipeline",)]
+                    "data_roots": [DATA_ROOT], "restore_root": f"{DATA_ROOT}/SB87-restore"}
+                   for sid in ("bench-pipeline",)]
         inventory.write_text(json.dumps({"servers": servers}), encoding="utf-8")
         os.environ.update({
             "SB87_REPO_ROOT": str(root / "repos"), "SB87_SCRATCH_ROOT": str(root / "scratch"),

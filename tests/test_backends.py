@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 from jinja2 import TemplateError
 
-from sb87.backup.backends import _environment, archive_name, cron_job_text, parse_results, render_script
+from sb87.backup.backends import (
+    _environment,
+    archive_name,
+    cron_job_text,
+    parse_results,
+    render_script,
+    request_tag,
+)
 from sb87.backup.datapath import (
     DataPathError,
     cron_entry_command,
@@ -41,7 +48,8 @@ def backup_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SB87_PUSH_KEYS_FILE", str(tmp_path / "ssh" / "push_authorized_keys"))
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"servers": [
-        {"id": "dist-sakon1-fs01", "hostname": "fileserver01", "address": "127.0.0.2", "agency": "x"}]}))
+        {"id": "dist-sakon1-fs01", "hostname": "fileserver01", "address": "127.0.0.2", "agency": "x",
+         "data_roots": [str(tmp_path / "data")]}]}))
     monkeypatch.setenv("SB87_INVENTORY_FILE", str(inventory))
     data = tmp_path / "data" / THAI_DIR
     (data / "ย่อย").mkdir(parents=True)
@@ -151,7 +159,7 @@ def test_generated_scripts_are_posix_sh(tmp_path: Path) -> None:
     from sb87.settings import settings
 
     server = {"id": "fs01", "hostname": "fileserver01", "client_dir": "/var/lib/sb87 client/fs01",
-              "repository": f"/srv/it's/{THAI_DIR}/fs01"}
+              "repository": f"/srv/it's/{THAI_DIR}/fs01", "data_roots": [f"/srv/it's/{THAI_DIR}", "/srv/$(x) `y`"]}
     retention = cron_job_text("retention", server, settings(), retention={"daily": 7, "weekly": 4, "monthly": 6})
     assert "--keep-daily 7 --keep-weekly 4 --keep-monthly 6 --prune" in retention
     backup = cron_job_text("run_backup", server, settings(), scheduled_tag="sb87-scheduled")
@@ -266,3 +274,87 @@ def test_the_fast_manifest_is_byte_for_byte_what_find_and_sha256sum_write(tmp_pa
                                cwd=tree, capture_output=True, check=True).stdout
     assert ours == coreutils
     assert ours.count(b"\n") == 7
+
+
+def _archive_request(backup_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A policy, one real snapshot of `backup_env` and a request for an archive of it."""
+    monkeypatch.setenv("SB87_DROP_DIR", str(tmp_path / "drop"))
+    request = _request([str(backup_env)])
+    [policy] = _run("create_policy", request)
+    env = {"RESTIC_REPOSITORY": policy["repository"], "RESTIC_PASSWORD_FILE": str(tmp_path / "restic-password"),
+           "PATH": "/usr/bin:/bin"}
+    subprocess.run(["restic", "backup", "-q", "--host", "fileserver01", str(backup_env)], env=env, check=True,
+                   capture_output=True)
+    request["restore"] = {"hostname": "fileserver01", "paths": [str(backup_env)], "as_of": "2026-01-01T00:00:00Z"}
+    return request
+
+
+def _planted_scratch(shared: Path, tag: str, victim: Path) -> Path:
+    """The finding's set-up by another user: a world-writable shared folder (like /var/tmp) where that user
+    made the scratch root first, world-writable, with `<tag>` a symlink to a folder of the victim's."""
+    shared.mkdir(mode=0o1777)
+    shared.chmod(0o1777)
+    root = shared / "sb87"
+    root.mkdir()
+    (root / tag).symlink_to(victim)
+    os.lchown(root / tag, 65534, 65534)
+    root.chmod(0o777)
+    os.chown(root, 65534, 65534)  # nobody
+    return root
+
+
+def test_a_scratch_root_planted_by_another_user_is_refused_and_nothing_outside_is_written(
+        backup_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 29 finding 2 on the backup host: restore_file used `rm -rf <root>/<tag>; mkdir -p` and wrote
+    through whatever stood there. A scratch root another user made first (or that is world-writable, or a
+    symlink) is refused, naming it; the victim's folder stays exactly as it was and no archive is made."""
+    request = _archive_request(backup_env, tmp_path, monkeypatch)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("must not change")
+    tag = request_tag("manual__planted")
+    root = _planted_scratch(tmp_path / "shared", tag, victim)
+    own_but_open = tmp_path / "open" / "sb87"
+    own_but_open.mkdir(parents=True)
+    own_but_open.chmod(0o777)
+    symlinked = tmp_path / "link-root"
+    symlinked.symlink_to(victim)
+    for scratch_root, why in ((root, "belongs to another user"), (own_but_open, "writable by group or others"),
+                              (symlinked, "symbolic link")):
+        monkeypatch.setenv("SB87_SCRATCH_ROOT", str(scratch_root))
+        done = subprocess.run(render_script("restore_file", request, "manual__planted", snapshot="latest"),
+                              shell=True, capture_output=True, text=True, check=False)
+        assert done.returncode != 0, done.stdout
+        assert f"scratch folder {scratch_root}" in done.stderr and why in done.stderr, done.stderr
+        assert sorted(p.name for p in victim.iterdir()) == ["precious"]
+        assert (victim / "precious").read_text() == "must not change"
+        assert not (tmp_path / "drop").exists() or not any((tmp_path / "drop").rglob("*.tar.zst"))
+
+
+def test_a_fresh_scratch_root_is_made_0700_and_the_archive_is_built_in_a_folder_of_its_own(
+        backup_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a shared sticky folder (like /var/tmp) the missing scratch root is created 0700 by the
+    pipeline; the archive arrives, and the run's scratch folder is gone afterwards."""
+    request = _archive_request(backup_env, tmp_path, monkeypatch)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    monkeypatch.setenv("SB87_SCRATCH_ROOT", str(shared / "sb87"))
+    [package] = _run("restore_file", request, snapshot="latest")
+    assert Path(package["archive"]).is_file() and package["files"] == 1
+    assert (shared / "sb87").stat().st_mode & 0o777 == 0o700
+    assert list((shared / "sb87").iterdir()) == []
+
+
+def test_a_restore_of_the_client_folder_or_outside_the_data_roots_is_refused_on_the_backup_host(
+        backup_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 29 finding 6, checked again on the host: even a request that skipped intake delivers
+    nothing from outside the server's data roots nor from the client folder (key and password)."""
+    request = _archive_request(backup_env, tmp_path, monkeypatch)
+    for path, why in (("/etc", "outside the server's registered data folders"),
+                      ("/var/lib/sb87-client", "never backed up or delivered")):
+        request["restore"]["paths"] = [path]
+        done = subprocess.run(render_script("restore_file", request, "r", snapshot="latest"), shell=True,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode != 0 and why in done.stderr, done.stderr
+    assert not any((tmp_path / "drop").rglob("*.tar.zst"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sb87.backup.backends import WHERE, parse_results, render_script
+from sb87.backup.backends import WHERE, parse_results, render_script, request_tag
 from sb87.backup.datapath import cron_entry_command
 from stack.deposited_server import CLIENT_DIR, DepositedServer
 from stack.sshd import Sshd
@@ -658,7 +658,8 @@ def test_a_full_disk_on_the_server_fails_the_restore_and_leaves_no_half_folder(h
     request["restore"] = {"hostname": "fileserver08", "paths": [target], "as_of": datetime.now(UTC).isoformat()}
     restore_root = f"{hosts.data_root}/SB87-restore"
     hosts.server.inside(["mkdir", "-p", restore_root])
-    hosts.server.inside(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", restore_root])
+    # 0700: a restore root others may write to is refused before anything is restored (issue 29 finding 2).
+    hosts.server.inside(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", restore_root])
     try:
         from sb87.backup.backends import choose_snapshot
 
@@ -671,3 +672,122 @@ def test_a_full_disk_on_the_server_fails_the_restore_and_leaves_no_half_folder(h
         assert hosts.server.read_file(target) == original, "live data is never touched"
     finally:
         hosts.server.inside(["umount", "-l", restore_root], check=False)
+
+
+def _snapshot_count(server_id: str) -> int:
+    env = {**os.environ, "RESTIC_REPOSITORY": str(Path(os.environ["SB87_REPO_ROOT"]) / server_id),
+           "RESTIC_PASSWORD_FILE": os.environ["SB87_RESTIC_PASSWORD_FILE"]}
+    return len(json.loads(subprocess.run(["restic", "snapshots", "--json"], env=env, capture_output=True,
+                                         check=True).stdout))
+
+
+def test_a_scratch_root_another_user_planted_on_the_server_is_refused_and_nothing_outside_is_written(
+        hosts: Hosts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 29 finding 2, as found: another user of the deposited server made the scratch root first in
+    the world-writable /var/tmp and planted `<tag>/sample -> <a root-owned file>`; test_restore overwrote
+    that file with the unit's data and reported success. Now the step fails naming the scratch folder and
+    the file is untouched; a root of another user's, a world-writable one of ours, and a symlink are each
+    refused. Where the root is missing it is created 0700 and the test restore runs in a fresh folder."""
+    request = _request(hosts, "srv-plant", "fileserver-plant")
+    _seed(hosts, "ตัวอย่าง.txt", b"the unit's data\n")
+    _policy(hosts, request, "srv-plant")
+    hosts.run("test_backup", request, server="srv-plant")
+    victim = f"{hosts.root}/victim-owned-by-root"  # outside every data root; the server sees it too
+    Path(victim).write_bytes(b"root's own file\n")
+    # Not /var/tmp/sb87 itself: other suites on this machine use that root at the same time.
+    planted = f"/var/tmp/sb87-planted-{os.getpid()}"
+    tag = request_tag("manual__dp")
+    hosts.server.inside(["sh", "-c", 'mkdir -m 777 "$1" "$1/$2" && ln -s "$3" "$1/$2/sample" && '
+                         'chown -hR nobody "$1"', "plant", planted, tag, victim])
+    open_root = f"/var/tmp/sb87-open-{os.getpid()}"
+    hosts.server.inside(["mkdir", "-m", "777", open_root])
+    link_root = f"/var/tmp/sb87-link-{os.getpid()}"
+    hosts.server.inside(["ln", "-s", str(hosts.root), link_root])
+    fresh = f"/var/tmp/sb87-fresh-{os.getpid()}"
+    try:
+        for root, why in ((planted, "belongs to another user"), (open_root, "writable by group or others"),
+                          (link_root, "symbolic link")):
+            monkeypatch.setenv("SB87_SCRATCH_ON_SERVER", root)
+            refused = hosts.run_raw("test_restore", request, server="srv-plant")
+            said = refused.stderr.decode(errors="replace")
+            assert refused.returncode != 0 and f"scratch folder {root}" in said and why in said, said
+            assert not parse_results(refused.stdout), "no result is reported"
+            assert Path(victim).read_bytes() == b"root's own file\n", "nothing is written through the symlink"
+        monkeypatch.setenv("SB87_SCRATCH_ON_SERVER", fresh)
+        [restored] = hosts.run("test_restore", request, server="srv-plant")
+        assert restored["compared_by"] == "cmp"
+        assert restored["sha256"] == hashlib.sha256(hosts.server.read_file(restored["file"])).hexdigest()
+        made = hosts.server.inside(["stat", "-c", "%u %a", fresh]).stdout.decode().split()
+        assert made == ["0", "700"]
+        assert hosts.server.inside(["ls", "-A", fresh]).stdout == b"", "the run's folder went with it"
+    finally:
+        hosts.server.inside(["rm", "-rf", "--", planted, open_root, link_root, fresh], check=False)
+
+
+def test_the_server_backs_up_nothing_outside_its_data_roots_nor_its_client_folder(hosts: Hosts) -> None:
+    """Issue 29 finding 6, on the host: intake refuses such paths, and the server's own backup script
+    checks every path again at every run with its symlinks resolved, so a symlink inside a data root
+    that leads to the client folder (push key, repository password) or a path that slipped past intake
+    (/etc) backs up nothing; the scheduled run, as cron runs it, records the refusal too."""
+    request = _request(hosts, "srv-roots", "fileserver-roots")
+    _seed(hosts, "ใน data root.txt", b"allowed\n")
+    _policy(hosts, request, "srv-roots")
+    hosts.run("test_backup", request, server="srv-roots")
+    assert _snapshot_count("srv-roots") == 1
+    shortcut = f"{hosts.data_root}/ทางลัด-{os.getpid()}"
+    hosts.server.inside(["ln", "-s", CLIENT_DIR, shortcut])
+    try:
+        for path, why in ((f"{shortcut}/srv-roots", "never backed up or delivered"),
+                          ("/etc", "outside the server's registered data folders")):
+            request["servers"][0]["paths"] = [f"{hosts.data_root}/{THAI_DIR}", path]
+            hosts.run("client_policy", request, server="srv-roots")
+            refused = hosts.run_raw("test_backup", request, server="srv-roots")
+            last = refused.stderr.decode(errors="replace").strip().splitlines()[-1]
+            assert refused.returncode != 0 and last.startswith("backup refused: ") and why in last, last
+            cron_text = hosts.server.read_file("/etc/cron.d/sb87-srv-roots").decode()
+            scheduled = hosts.server.inside(["env", "-i", "PATH=/usr/bin:/bin", "/bin/sh", "-c",
+                                             cron_entry_command(cron_text)], check=False)
+            assert scheduled.returncode != 0
+            record = json.loads(hosts.server.read_file(f"{CLIENT_DIR}/srv-roots/last-run.json"))
+            assert record["exit"] == 2 and record["summary"] is None
+            assert why in hosts.server.read_file(f"{CLIENT_DIR}/srv-roots/backup.log").decode()
+        assert _snapshot_count("srv-roots") == 1, "nothing reached the repository"
+    finally:
+        hosts.server.inside(["rm", "-f", shortcut], check=False)
+
+
+def test_a_restore_root_others_may_write_to_is_refused_and_nothing_is_restored_through_it(hosts: Hosts) -> None:
+    """Finding 2's `rm -rf` then `mkdir -p` on the server: restore_to_server built `<restore root>/<folder>.part`
+    by name. A restore root another user made (world-writable, with `<folder>.part` a symlink to a folder
+    outside) is refused naming it, nothing is written outside; the pipeline's own 0700 root works."""
+    request = _request(hosts, "srv-rroot", "fileserver-rroot")
+    target = _seed(hosts, "คืน.csv", b"restore me\n")
+    _policy(hosts, request, "srv-rroot")
+    hosts.run("test_backup", request, server="srv-rroot")
+    planted = f"{hosts.data_root}/restore-planted-{os.getpid()}"
+    raw = json.loads(hosts.inventory.read_text())
+    for entry in raw["servers"]:
+        if entry["id"] == "srv-rroot":
+            entry["restore_root"] = planted
+    hosts.inventory.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    request["services"] = ["backup", "restore"]
+    request["restore"] = {"hostname": "fileserver-rroot", "paths": [target], "as_of": datetime.now(UTC).isoformat()}
+    from sb87.backup.backends import archive_name, choose_snapshot
+
+    folder = archive_name(request, "d", "manual__dp")[:-2]
+    outside = hosts.root / "outside-restore"
+    outside.mkdir()
+    hosts.server.inside(["sh", "-c", 'mkdir -m 777 "$1" && ln -s "$3" "$1/$2.part" && chown -hR nobody "$1"',
+                         "plant", planted, folder, str(outside)])
+    [listing] = hosts.run("list_snapshots", request)
+    snapshot = choose_snapshot(listing["snapshots"], request["restore"]["as_of"])["id"]
+    refused = hosts.run_raw("restore_to_server", request, server="srv-rroot", snapshot=snapshot)
+    said = refused.stderr.decode(errors="replace")
+    assert refused.returncode != 0 and f"restore folder {planted}" in said and "another user" in said, said
+    assert list(outside.iterdir()) == [], "nothing restored through the planted symlink"
+    hosts.server.inside(["rm", "-rf", "--", planted])
+    [restored] = hosts.run("restore_to_server", request, server="srv-rroot", snapshot=snapshot)
+    assert hosts.server.read_file(restored["folder"] + target) == b"restore me\n"
+    assert hosts.server.inside(["stat", "-c", "%a", planted]).stdout.decode().strip() == "700"
+    left = hosts.server.inside(["ls", "-A", planted]).stdout.decode().split()
+    assert left == [restored["folder"].rsplit("/", 1)[1]], "no .part folder left beside it"

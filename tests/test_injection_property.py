@@ -114,6 +114,14 @@ def _run_in_own_session(script: str, env: dict[str, str]) -> None:
         pytest.fail(f"script hung (a value may have broken its quoting): {script[:500]!r}")
 
 
+def _backed_up_on_the_server(line: str, client_dir: str) -> bool:
+    """The server's own check (data roots `/` here): absolute, neither in nor above the client folder."""
+    if not line.startswith("/"):
+        return False
+    path, client = os.path.realpath(line), os.path.realpath(client_dir)
+    return not any(a == b or a.startswith(b.rstrip("/") + "/") for a, b in ((path, client), (client, path)))
+
+
 def _outside_roots() -> list[str]:
     """Every file under the sandbox that is in none of the configured roots (of any example so far; nor
     the test's own folders)."""
@@ -142,6 +150,9 @@ def test_no_hostile_value_or_setting_escapes_quoting(values: list[str], setting_
      push_key_comment, *paths) = values
     if r_host.lower() == host.lower():  # two servers, two inventory entries
         r_host += "ร"
+    # Absolute, so the host's own data-root check (issue 29) lets it reach restic's --include; it keeps
+    # every hostile character after the slash.
+    r_path = "/" + r_path
     roots = _roots(setting_name)
     os.environ.update(roots)
     # The one string setting that reaches a script and is not a folder: compared, never executed.
@@ -150,8 +161,8 @@ def test_no_hostile_value_or_setting_escapes_quoting(values: list[str], setting_
     Path(roots["SB87_RESTIC_PASSWORD_FILE"]).write_text("pw")
     # The inventory gives each (hostile) host name its identity: repositories are named by the id only.
     (SANDBOX / "inventory.json").write_text(json.dumps({"servers": [
-        {"id": "srv-1", "hostname": host, "address": address},
-        {"id": "srv-2", "hostname": r_host, "address": address},
+        {"id": "srv-1", "hostname": host, "address": address, "data_roots": ["/"]},
+        {"id": "srv-2", "hostname": r_host, "address": address, "data_roots": ["/"]},
     ]}), encoding="utf-8")
     request = {
         "memo_no": memo, "agency": agency, "subject": "x", "services": ["backup", "restore"],
@@ -192,6 +203,16 @@ def test_no_hostile_value_or_setting_escapes_quoting(values: list[str], setting_
             assert (client / "include").read_bytes().decode("utf-8", "surrogateescape") == "".join(
                 f"{p}\n" for p in paths)
         if action == "test_backup":
+            client = Path(roots["SB87_CLIENT_DIR"]) / "srv-1"
+            lines = "".join(f"{p}\n" for p in paths).split("\n")[:-1]  # as the backup script reads them
+            if not all(_backed_up_on_the_server(line, roots["SB87_CLIENT_DIR"]) for line in lines):
+                # A relative line (a path cut by its newline) is refused before restic starts.
+                assert not any("backup" in c for c in calls), "restic ran for a path the server refuses"
+                assert (client / "backup.err").read_text("utf-8", "surrogateescape").startswith("backup refused: ")
+                (client / "include").write_text("/srv\n")  # then the host name still reaches restic whole
+                log.unlink(missing_ok=True)
+                _run_in_own_session(script, env)
+                calls = _records(log)
             backup = next(c for c in calls if "backup" in c)
             assert backup[backup.index("--host") + 1] == host
     strays = _outside_roots()

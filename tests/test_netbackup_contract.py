@@ -25,7 +25,7 @@ def nbu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setenv("SB87_DROP_DIR", str(tmp_path / "drop"))
     inventory = tmp_path / "inventory.json"  # the backends name everything by the inventory's id
     inventory.write_text(json.dumps({"servers": [{"id": "fin-app-01", "hostname": "fin-app-01",
-                                                  "address": "127.0.0.1"}]}))
+                                                  "address": "127.0.0.1", "data_roots": [str(tmp_path / "data")]}]}))
     monkeypatch.setenv("SB87_INVENTORY_FILE", str(inventory))
     data = tmp_path / "data" / THAI_DIR
     (data / "บัญชี").mkdir(parents=True)
@@ -113,6 +113,17 @@ def test_restore_file_as_of_and_its_verification(nbu: dict) -> None:
     [package] = _run(nbu, "restore_file", request, snapshot="as_of")
     [verified] = _run(nbu, "verify_delivery", request, archive=package["archive"], sha256=package["sha256"])
     assert verified["verified"] is True
+    # Issue 29 finding 7: the archive lands in the unit's own drop (<drop_dir>/<id>/, its chroot), like
+    # restic's, readable there, with its checksum beside it; the shared drop root holds no archive.
+    drop = nbu["tmp"] / "drop"
+    assert Path(package["archive"]).parent == drop / "fin-app-01" and package["sftp_path"] == "/" + Path(
+        package["archive"]).name
+    assert sorted(p.name for p in drop.iterdir()) == ["fin-app-01"]
+    assert sorted(p.name for p in (drop / "fin-app-01").iterdir()) == [Path(package["archive"]).name,
+                                                                      Path(package["archive"]).name + ".sha256"]
+    assert (drop / "fin-app-01").stat().st_mode & 0o777 == 0o755
+    assert Path(package["archive"]).stat().st_mode & 0o777 == 0o644
+    assert list((nbu["tmp"] / "scratch").iterdir()) == [], "the scratch folder went with the script"
     with tarfile.open(package["archive"]) as tar:
         assert "./MANIFEST.sha256" in tar.getnames()
     [restore_call] = [c for c in _calls(nbu) if c[0] == "bprestore" and "-e" in c]
@@ -162,3 +173,16 @@ def test_the_same_data_path_client_on_the_server_policy_on_the_master(nbu: dict,
     assert call[call.index("-D") + 1] == "fin-app-01"
     assert _run(nbu, "verify_restore", request, server="fin-app-01")[0]["verified"] is True
     assert (where("test_backup", "netbackup"), where("client_readiness", "netbackup")) == ("backup_host", "server")
+
+
+def test_a_restore_of_a_path_outside_the_data_roots_is_refused_on_the_master(nbu: dict) -> None:
+    """Issue 29 finding 6, on the host: a request that slipped past intake still delivers nothing from
+    outside the server's registered data folders, nor the backup client's folder."""
+    request = _request(nbu["data"])
+    for outside in ("/etc", "/var/lib/sb87-client/fin-app-01"):
+        request["restore"] = {"hostname": "fin-app-01", "paths": [outside], "as_of": "2099-01-01T00:00:00+07:00"}
+        for action in ("restore_file", "restore_to_server"):
+            done = subprocess.run(render_script(action, request, "run-1", backend="netbackup", snapshot="as_of"),
+                                  shell=True, capture_output=True, text=True, env=nbu["env"], check=False)
+            assert done.returncode != 0 and "refused" in done.stderr, (action, done.stderr)
+            assert not [c for c in (_calls(nbu) if nbu["log"].exists() else []) if c[0] == "bprestore"]

@@ -197,6 +197,8 @@ def _server_vars(server: dict[str, Any], cfg: Settings, request: Mapping[str, An
         "client_dir": client_dir,
         "server_cron_file": f"{cfg.server_cron_dir.rstrip('/')}/sb87-{sid}",
         "restore_root": server.get("restore_root") or cfg.restore_root,
+        # The only folders backed up or delivered from this server (checked at intake and in the scripts).
+        "data_roots": [str(root) for root in server.get("data_roots") or ()],
     }
     out["run_backup_text"] = cron_job_text("run_backup", out, cfg, scheduled_tag=SCHEDULED_TAG)
     schedule = extra.get("cron")
@@ -286,9 +288,7 @@ def render_script(
             server=servers[0] if len(servers) == 1 else None,  # the one server a server action runs on
             settings=cfg,
 
-            tag=request_tag(run_id),
-            scratch=f"{cfg.scratch_root.rstrip('/')}/{request_tag(run_id)}",
-            server_scratch=f"{cfg.scratch_on_server.rstrip('/')}/{request_tag(run_id)}",
+            tag=request_tag(run_id),  # scratch folders are mktemp'd under the scratch roots with this prefix
             need_bytes=int(declared_gb * cfg.free_space_margin * 2**30),
             **extra,
         )

@@ -19,6 +19,7 @@ beside the memo (the `sha256sum -c` format) and the memo refers to it as an atta
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -43,9 +44,22 @@ log = logging.getLogger(__name__)
 def request_folder(run_id: str) -> Path:
     """`<documents_dir>/<run id made safe as one folder name>`, created on first use."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", run_id).lstrip(".") or "_"
-    folder = Path(settings().documents_dir) / name
-    folder.mkdir(parents=True, exist_ok=True)
+    root = Path(settings().documents_dir)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = root / name
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)  # memos name people and their data: never world-readable (issue 29 finding 9)
     return folder
+
+
+def _private(path: Path) -> Path:
+    """`path` created 0600 before a byte is written (a rewrite keeps the mode); a symlink is refused."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return path
 
 
 def request_documents(run_id: str) -> list[Path]:
@@ -147,7 +161,7 @@ def write_manifest(run_id: str, context: Mapping[str, Any]) -> Path | None:
     lines = manifest_lines(context)
     if not lines:
         return None
-    path = request_folder(run_id) / MANIFEST_NAME
+    path = _private(request_folder(run_id) / MANIFEST_NAME)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -195,4 +209,4 @@ def _render(memo: Memo, path: Path) -> Path:
     # (which imports this module through its steps), and only the tasks that write a memo need them.
     from sb87.documents.pdf_layout import render_memo_pdf
 
-    return render_memo_pdf(memo, path)
+    return render_memo_pdf(memo, _private(path))

@@ -45,11 +45,14 @@ _HOSTNAME_EN = (
 _PATHS_TH = (
     f"path แบบเต็มที่ขึ้นต้นด้วย / จำนวน 1–{rq.MAX_PATHS} รายการไม่ซ้ำกัน ใช้ภาษาไทยและเว้นวรรคได้ "
     f"ห้ามมีช่วง . หรือ .. ห้ามมี $ ` \\ หรืออักขระควบคุม ยาวไม่เกิน {rq.MAX_PATH_BYTES} ไบต์ต่อรายการ "
-    "เช่น /srv/ข้อมูล กองทะเบียน"
+    "ต้องอยู่ภายในโฟลเดอร์ข้อมูลที่ลงทะเบียนไว้ของเครื่องนั้น (data_roots ในทะเบียนเครื่อง) และไม่ใช่หรือครอบ"
+    "โฟลเดอร์ของโปรแกรมสำรองข้อมูลที่เก็บกุญแจและรหัสผ่าน เช่น /srv/ข้อมูล กองทะเบียน"
 )
 _PATHS_EN = (
     f"1–{rq.MAX_PATHS} distinct absolute paths starting with '/'; Thai letters and spaces are fine; no '.' or "
-    f"'..' segments, no $, back-tick, backslash or control characters; at most {rq.MAX_PATH_BYTES} bytes each"
+    f"'..' segments, no $, back-tick, backslash or control characters; at most {rq.MAX_PATH_BYTES} bytes each; "
+    "inside the server's registered data folders (data_roots in the inventory), never the backup client's own "
+    "folder (its key and password) nor a folder that holds it"
 )
 
 FIELD_RULES: dict[str, FieldRule] = {

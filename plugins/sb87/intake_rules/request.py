@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sb87.settings import settings
+
 # Patterns are written for both Python's `re` and the browser's (ECMAScript) regex engine. `$` is
 # not used as the end anchor because Python's `$` also matches before a final newline: "host\n"
 # would pass. `END` (no character follows) means the same in both engines.
@@ -238,8 +240,9 @@ def _restore(c: _Checker, value: Any) -> dict[str, Any] | None:
 
 def _registered(c: _Checker, request: Mapping[str, Any], inventory: Mapping[str, Mapping[str, Any]]) -> None:
     """Only servers the IT Centre has registered are backed up or restored, at their registered address,
-    and only for the unit the inventory says owns them (a server of another unit is refused at intake,
-    not at step 6 after every human step)."""
+    only for the unit the inventory says owns them (a server of another unit is refused at intake,
+    not at step 6 after every human step), and only inside their registered `data_roots` (not /etc,
+    not /root/.ssh)."""
     named = [(f"servers[{i}]", s["hostname"], s["address"]) for i, s in enumerate(request.get("servers", []))]
     if (restore := request.get("restore") or {}).get("hostname"):
         named.append(("restore", restore["hostname"], None))
@@ -253,6 +256,39 @@ def _registered(c: _Checker, request: Mapping[str, Any], inventory: Mapping[str,
         elif entry and address and address != entry["address"]:
             c.fail(f"{field}.address", f"ไม่ตรงกับที่ลงทะเบียนไว้ ({entry['address']})",
                    "address differs from the registered one", address)
+    for field, paths, host in _named_paths(request):
+        roots = [posixpath.normpath(str(r)) for r in (inventory.get(host) or {}).get("data_roots") or ()]
+        for i, path in enumerate(paths):
+            if path and host in inventory and not any(inside(path, root) for root in roots):
+                shown = ", ".join(roots) or "ไม่มี / none"
+                c.fail(f"{field}[{i}]", f"path อยู่นอกโฟลเดอร์ข้อมูลที่ลงทะเบียนไว้ของเครื่องนี้ ({shown})",
+                       f"outside the server's registered data folders, data_roots: {shown}", path)
+
+
+def inside(path: str, folder: str) -> bool:
+    """`path` is `folder` or lies under it (both absolute and normalised)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _named_paths(request: Mapping[str, Any]) -> list[tuple[str, list[str], str]]:
+    """(field, paths, host name) of every list of paths in a request."""
+    named = [(f"servers[{i}].paths", s["paths"], s["hostname"]) for i, s in enumerate(request.get("servers", []))]
+    if (restore := request.get("restore") or {}).get("paths"):
+        named.append(("restore.paths", restore["paths"], restore["hostname"]))
+    return named
+
+
+def _not_the_client_folder(c: _Checker, request: Mapping[str, Any]) -> None:
+    """The backup client's own folder on a server (its push key and the repository password) is never
+    backed up or delivered: neither a path inside it nor one that holds it (`/var/lib`)."""
+    client = posixpath.normpath(settings().client_dir)
+    for field, paths, _host in _named_paths(request):
+        for i, path in enumerate(paths):
+            if path and (inside(path, client) or inside(client, path)):
+                c.fail(f"{field}[{i}]", f"path นี้เป็นหรือครอบโฟลเดอร์ของโปรแกรมสำรองข้อมูล ({client}) ซึ่งเก็บกุญแจ"
+                       "และรหัสผ่าน จึงสำรองหรือส่งมอบไม่ได้",
+                       f"the backup client's folder {client} (push key, repository password) is never backed up "
+                       "or delivered", path)
 
 
 def validate_request(
@@ -294,6 +330,7 @@ def validate_request(
                                         "schedule like 'daily 01:00'")
     if "restore" in services:
         request["restore"] = _restore(c, conf.get("restore"))
+    _not_the_client_folder(c, request)
     if inventory is not None:
         _registered(c, request, inventory)
     if c.errors:
