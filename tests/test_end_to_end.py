@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import psutil
 import pytest
 
@@ -172,6 +173,21 @@ def test_rejection_mails_the_reason_and_skips_the_work(airflow_stack, data_dir: 
     # A rejection must say why: without a reason it is refused and the decision stays open.
     status, body = respond(airflow_stack.client("itc_director"), run_id, REJECT, {"reason": " ", "sub_units": []})
     assert status == 400 and body["field"] == "reason", body
+    # Answers that Airflow would store and the task then choke on are refused first, by the real api-server,
+    # naming the field; without a token nothing is judged at all (401).
+    director = airflow_stack.client("itc_director")
+    for params, field in (({"reason": "ก" * 100_000, "sub_units": []}, "reason"),
+                          ({"reason": "\u200b\u2060", "sub_units": []}, "reason"),
+                          ({"reason": "ไม่มีงบ", "sub_units": [], "extra": 1}, "extra")):
+        status, body = respond(director, run_id, REJECT, params)
+        assert status == 400 and body["field"] == field and "| Field" in body["detail"], (field, status, body)
+    path = (f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/{steps.DIRECTOR_DECISION}"
+            "/-1/hitlDetails")
+    status, body = director.patch(path, json={"chosen_options": REJECT, "params_input": {"reason": "x"}})
+    assert status == 400 and body["field"] == "chosen_options", body
+    anonymous = httpx.patch(f"{airflow_stack.api_url}/api/v2/{path}", json={"chosen_options": [REJECT]}, timeout=30)
+    assert anonymous.status_code == 401, anonymous.text
+    assert task_states(director, run_id)[steps.DIRECTOR_DECISION] == "awaiting_input"
     reason = "ขอให้ระบุขนาดข้อมูลและช่วงเวลาสำรองข้อมูลให้ชัดเจน"
     status, body = respond(airflow_stack.client("itc_director"), run_id, REJECT, {"reason": reason, "sub_units": []})
     assert status == 200, body
