@@ -19,7 +19,12 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 WORK=${SB87_TRIAL_DIR:-/tmp/sb87-trial}
 PROJECT=sb87
-COMPOSE=(podman-compose -p "$PROJECT" -f docker-compose.yaml -f docker-compose.hostnet.yaml)
+# podman-compose 1.5.0 from PyPI, in a venv of the trial's own: Debian 12's podman-compose 1.0.3 adds
+# `--net <project>_default --network-alias <service>` to every container, network_mode or not, and
+# podman refuses those with the host network ("cannot set multiple networks without bridge network
+# mode"); 1.5.0 honours network_mode and profiles.
+PODMAN_COMPOSE=${PODMAN_COMPOSE:-$WORK/podman-compose/bin/podman-compose}
+COMPOSE=("$PODMAN_COMPOSE" -p "$PROJECT" --profile demo -f docker-compose.yaml -f docker-compose.hostnet.yaml)
 MARK="# sb87 podman trial"
 mkdir -p "$WORK"
 
@@ -36,14 +41,18 @@ export CONTAINERS_CONF=$WORK/containers.conf
 say() { printf '[podman-trial %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
 if [ "${1:-}" = down ]; then
-  "${COMPOSE[@]}" down -v || true
+  [ -x "$PODMAN_COMPOSE" ] && "${COMPOSE[@]}" down -v || true
   exit 0
 fi
 
-for tool in podman buildah podman-compose mmdebstrap runc; do
-  command -v "$tool" >/dev/null || { echo "podman-trial: $tool is missing (apt-get install podman buildah podman-compose mmdebstrap runc)" >&2; exit 1; }
+for tool in podman buildah mmdebstrap runc; do
+  command -v "$tool" >/dev/null || { echo "podman-trial: $tool is missing (apt-get install podman buildah mmdebstrap runc)" >&2; exit 1; }
 done
 [ -x .venv/bin/python ] || { echo "podman-trial: run make setup first" >&2; exit 1; }
+if [ ! -x "$PODMAN_COMPOSE" ]; then
+  python3 -m venv "$WORK/podman-compose"
+  "$WORK/podman-compose/bin/pip" install -q podman-compose==1.5.0
+fi
 
 # Builds on the host network; the machine's CA bundle is lent to the build (an intercepting proxy
 # may sign PyPI's certificate) and pip is told to use it.
@@ -107,8 +116,10 @@ if [ "$code" != 0 ]; then
   echo "podman-trial: airflow-init exited $code" >&2
   exit 1
 fi
+# --no-deps: airflow-init has run (podman 4.3 cannot check `service_completed_successfully`, and
+# podman-compose would create it again, leaving the others' `--requires` pointing at nothing).
 say "the Airflow services"
-"${COMPOSE[@]}" up -d --no-build airflow-apiserver airflow-scheduler airflow-dag-processor airflow-triggerer airflow-worker \
+"${COMPOSE[@]}" up -d --no-build --no-deps airflow-apiserver airflow-scheduler airflow-dag-processor airflow-triggerer airflow-worker \
   > "$WORK/up-3.log" 2>&1 || { tail -n 30 "$WORK/up-3.log" >&2; exit 1; }
 
 accounts=$(podman volume inspect -f '{{.Mountpoint}}' "${PROJECT}_sb87-accounts")

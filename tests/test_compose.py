@@ -354,6 +354,29 @@ def test_the_constraints_agree_with_every_pin_of_requirements_txt() -> None:
     assert "VENDORED" in CONSTRAINTS.read_text(encoding="utf-8").split("\n\n")[0], "its header says how it was made"
 
 
+def test_every_module_the_package_imports_is_installed_by_requirements_txt() -> None:
+    """The image installs requirements.txt only (requirements-dev.txt is the test machine's): a module
+    the package imports, even inside a function, that only a dev pin brings fails in production."""
+    from importlib.metadata import packages_distributions
+
+    providers = packages_distributions()
+    installed = set(parsed_requirements(CONSTRAINTS))  # requirements.txt's closure, as tested
+    missing = {}
+    for source in (PLUGINS / "sb87").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for top in {name.split(".")[0] for name in names} - set(sys.stdlib_module_names) - {"sb87"}:
+                dists = {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(top, [top])}
+                if not dists & installed:
+                    missing.setdefault(top, set()).add(str(source.relative_to(ROOT)))
+    assert not missing, f"imported by plugins/sb87 but not installed by requirements.txt: {missing}"
+
+
 @pytest.mark.parametrize(("script", "dockerfile"), [
     (PROVISION_BACKUP_HOST, BACKUP_HOST_DOCKERFILE), (PROVISION_SERVER, SERVER_DOCKERFILE),
 ], ids=["backup-host", "deposited-server"])
@@ -410,6 +433,14 @@ def test_the_backup_hosts_cron_sync_keeps_every_line_the_pipeline_writes_and_run
     assert installed == expected
     assert any(line.startswith("SHELL=/bin/sh") for line in installed)
     assert 'MAILTO=""' in installed and any(line.startswith("PATH=") for line in installed)
+
+
+def test_the_backup_hosts_cron_sync_finds_its_tools_under_crons_path(tmp_path: Path) -> None:
+    """cron starts `sync-cron` with PATH=/usr/bin:/bin; runuser lives in /usr/sbin."""
+    entrypoint = BACKUP_HOST_ENTRYPOINT.read_text(encoding="utf-8")
+    path = re.search(r"^export PATH=(\S+)$", entrypoint, re.M)
+    assert path and entrypoint.index(path[0]) < entrypoint.index("sync_cron()")
+    assert {"/usr/sbin", "/usr/bin", "/sbin", "/bin"} <= set(path[1].split(":"))
 
 
 def test_the_cron_files_the_sync_manages_are_the_ones_the_policies_write() -> None:

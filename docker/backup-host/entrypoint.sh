@@ -11,6 +11,9 @@
 #   sb87_ssh_client_key_pub  the one key that may log in, as `sb87`
 #   sb87_restic_password     the repositories' password -> /etc/sb87/restic-password (sb87, mode 400)
 set -euo pipefail
+# cron runs `sync-cron` with PATH=/usr/bin:/bin, where runuser (/usr/sbin) is not: every file was
+# skipped without a word (found by the podman trial).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 SECRETS=/run/secrets
 DATA=/srv/sb87
@@ -51,7 +54,7 @@ sync_cron() {
       log "cron file $name skipped: not a valid cron.d name"
       continue
     fi
-    content=$(runuser -u sb87 -- cat -- "$f") || continue
+    content=$(runuser -u sb87 -- cat -- "$f") || { log "cron file $name could not be read as sb87"; continue; }
     tmp=$(mktemp "$CRON_DST/.sync.XXXXXX")  # a name with a dot: cron ignores it
     printf '%s\n' "$content" | grep -E "$CRON_ENTRY" | sed -E "$AS_SB87" > "$tmp" || true
     if [ "$(grep -c . "$tmp")" != "$(printf '%s\n' "$content" | grep -c .)" ]; then
