@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup services demo test test-fast lint bench
+.PHONY: setup services demo test test-fast lint bench podman-trial podman-trial-down
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -34,3 +34,11 @@ lint: $(STAMP)
 ## The benchmarks (several hours, each bounded): figures and targets into BENCHMARKS.md.
 bench: $(STAMP) services
 	$(PY) -m bench.run
+
+## docker-compose.yaml for real under podman-compose on the host network (loopback only), the sample
+## request to its result e-mail; builds stand-in base images first (docs/production.md). Not in `make test`.
+podman-trial: $(STAMP)
+	bash scripts/podman_trial.sh
+
+podman-trial-down:
+	bash scripts/podman_trial.sh down

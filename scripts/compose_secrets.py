@@ -8,6 +8,10 @@ Made here (Python 3.11 standard library and `ssh-keygen`, nothing else):
 - `secrets/sb87_ssh_host_key{,.pub}`: the demonstration backup host's ed25519 host key;
 - `secrets/sb87_ssh_client_key{,.pub}`: Airflow's ed25519 login key for the backup host;
 - `secrets/sb87_restic_password`: the restic repositories' password (the backup host's file, never Airflow's);
+- `secrets/sb87_server_host_key{,.pub}`: the demonstration deposited servers' ed25519 host key;
+- `secrets/servers.env`: one connection per server of the inventory (`ssh_conn_id`, login root with
+  Airflow's key, the demo servers' host key pinned), and the folder `secrets/servers/` for the key
+  files of real servers that get a key of their own (docs/production.md, "Deposited servers");
 - `.env`: the Fernet key, the JWT secret, the API secret key, the PostgreSQL password, the service
   account's password, and the connections `sb87_backup_host` (the host key pinned *with its type*)
   and `smtp_default` (the demo's mail catcher; replace it for production).
@@ -39,6 +43,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST_KEY = "sb87_ssh_host_key"
 CLIENT_KEY = "sb87_ssh_client_key"
 RESTIC_PASSWORD = "sb87_restic_password"  # noqa: S105 - a file name, not a password
+SERVER_HOST_KEY = "sb87_server_host_key"
+#: the deposited servers' connections (docker-compose.yaml `env_file`) and their own key files
+SERVERS_ENV = "servers.env"
+SERVER_KEYS = "servers"
+INVENTORY = REPO_ROOT / "config" / "inventory.json"
 #: where the worker sees the client key (compose mounts secret <name> at /run/secrets/<name>)
 CLIENT_KEY_IN_CONTAINER = f"/run/secrets/{CLIENT_KEY}"
 #: the uid of the `airflow` user of the apache/airflow image, used when this runs as root
@@ -123,6 +132,27 @@ def build_env(*, host_key: str, backup_host: str, backup_port: int, backup_login
     return "\n".join(lines) + "\n"
 
 
+def build_servers_env(inventory: Path, host_key: str) -> str:
+    """A connection per inventory server: the demo's deposited-server services (named by host name),
+    root's key login with Airflow's key, the demo servers' host key pinned with its type."""
+    servers = json.loads(inventory.read_text(encoding="utf-8"))["servers"]
+    lines = [
+        "# Written by scripts/compose_secrets.py: one connection per deposited server (`ssh_conn_id` of",
+        "# config/inventory.json). A real server: its address, login, host key (`ssh-keyscan -t ed25519 HOST`)",
+        "# and key file (/opt/airflow/server-keys/<file> for a key of its own in ./secrets/servers/).",
+    ]
+    for server in servers:
+        # Unquoted: podman's --env-file takes quotes literally; compose reads a bare JSON value as is.
+        lines.append(f"AIRFLOW_CONN_{server['ssh_conn_id'].upper()}=" + connection({
+            "conn_type": "ssh",
+            "host": server["hostname"],
+            "port": 22,
+            "login": "root",
+            "extra": {"key_file": CLIENT_KEY_IN_CONTAINER, "no_host_key_check": False, "host_key": host_key},
+        }))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=REPO_ROOT,
@@ -133,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="host name of the backup host in the connection (default: the demo's service)")
     parser.add_argument("--backup-port", type=int, default=22)
     parser.add_argument("--backup-login", default="sb87")
+    parser.add_argument("--inventory", type=Path, default=INVENTORY,
+                        help="the deposited servers, one connection each in secrets/servers.env")
     parser.add_argument("--airflow-uid", type=int, default=None,
                         help="uid the Airflow containers run as (default: yours; 50000 when run as root)")
     args = parser.parse_args(argv)
@@ -141,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     secrets_dir = root / "secrets"
     env_file = root / ".env"
     targets = [env_file, *(secrets_dir / n for n in (HOST_KEY, f"{HOST_KEY}.pub", CLIENT_KEY, f"{CLIENT_KEY}.pub",
-                                                      RESTIC_PASSWORD))]
+                                                      RESTIC_PASSWORD, SERVER_HOST_KEY, f"{SERVER_HOST_KEY}.pub",
+                                                      SERVERS_ENV))]
     existing = [p for p in targets if p.exists()]
     if existing and not args.force:
         names = ", ".join(str(p.relative_to(root)) for p in existing)
@@ -158,11 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     host_key = keygen(secrets_dir / HOST_KEY, "sb87-backup-host", force=args.force)
     keygen(secrets_dir / CLIENT_KEY, "sb87-airflow", force=args.force)
     write_private(secrets_dir / RESTIC_PASSWORD, secrets.token_urlsafe(32) + "\n", force=args.force)
+    server_host_key = keygen(secrets_dir / SERVER_HOST_KEY, "sb87-demo-server", force=args.force)
+    write_private(secrets_dir / SERVERS_ENV, build_servers_env(args.inventory, server_host_key), force=args.force)
+    (secrets_dir / SERVER_KEYS).mkdir(mode=0o700, exist_ok=True)
     write_private(env_file, build_env(host_key=host_key, backup_host=args.backup_host, backup_port=args.backup_port,
                                       backup_login=args.backup_login, airflow_uid=uid), force=args.force)
     # Compose bind-mounts secret files with their owner and mode: the worker (uid `uid`) must own its key.
     if os.getuid() == 0 and uid != 0:
         os.chown(secrets_dir / CLIENT_KEY, uid, 0)
+        os.chown(secrets_dir / SERVER_KEYS, uid, 0)
 
     print(f"wrote {env_file} and {secrets_dir}/ (mode 600)")
     print(f"backup host key pinned in AIRFLOW_CONN_SB87_BACKUP_HOST: {host_key}")

@@ -25,14 +25,23 @@ from sb87.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
+HOSTNET_OVERRIDE = ROOT / "docker-compose.hostnet.yaml"
 AIRFLOW_DOCKERFILE = ROOT / "docker" / "airflow" / "Dockerfile"
+BACKUP_HOST_DOCKERFILE = ROOT / "docker" / "backup-host" / "Dockerfile"
+BACKUP_HOST_ENTRYPOINT = ROOT / "docker" / "backup-host" / "entrypoint.sh"
+SERVER_DOCKERFILE = ROOT / "docker" / "deposited-server" / "Dockerfile"
+PROVISION_BACKUP_HOST = ROOT / "scripts" / "provision" / "backup-host.sh"
+PROVISION_SERVER = ROOT / "scripts" / "provision" / "deposited-server.sh"
+CONSTRAINTS = ROOT / "constraints" / "airflow-3.3.2-py3.11.txt"
+INVENTORY = ROOT / "config" / "inventory.json"
+SAMPLE_REQUEST = ROOT / "config" / "sample_request.json"
 SECRETS_SCRIPT = ROOT / "scripts" / "compose_secrets.py"
 PLUGINS = ROOT / "plugins"
 
 AIRFLOW_SERVICES = (
     "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
 )
-DEMO_SERVICES = ("backup-host", "mailcatcher")
+DEMO_SERVICES = ("backup-host", "fileserver01", "hr-db-01", "mailcatcher")
 ALL_SERVICES = ("postgres", "redis", "airflow-init", *AIRFLOW_SERVICES, *DEMO_SERVICES)
 
 #: `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`, `${NAME?message}`; `$$` escapes
@@ -131,6 +140,28 @@ def module_file(dotted: str) -> Path:
     return PLUGINS.joinpath(*dotted.split(".")).with_suffix(".py")
 
 
+def provisioned_packages(script: Path) -> set[str]:
+    """The `PACKAGES=(…)` line of a provisioning script."""
+    found = re.search(r"^PACKAGES=\(([^)]*)\)", script.read_text(encoding="utf-8"), re.M)
+    assert found, f"{script.relative_to(ROOT)} has no PACKAGES=(...) line"
+    return set(found[1].split())
+
+
+def apt_installed(dockerfile: Path) -> set[str]:
+    """Every package a Dockerfile's `apt-get install` lines name (continuation lines joined)."""
+    text = dockerfile.read_text(encoding="utf-8").replace("\\\n", " ")
+    packages: set[str] = set()
+    for command in re.findall(r"apt-get install ([^&;\n]*)", text):
+        packages |= {word for word in command.split() if not word.startswith("-")}
+    return packages
+
+
+def parsed_requirements(path: Path) -> dict[str, str]:
+    """`name: version` of every `name==version` line (names normalised as pip does)."""
+    return {re.sub(r"[-_.]+", "-", name).lower(): version
+            for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==([^\s#;]+)", path.read_text(encoding="utf-8"), re.M)}
+
+
 def run_secrets_script(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SECRETS_SCRIPT), "--dir", str(target), *args],
@@ -150,11 +181,12 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ------------------------------------------------------------------------------------ the compose file
 
 
-def test_compose_file_validates_against_the_compose_specification() -> None:
+@pytest.mark.parametrize("path", [COMPOSE_FILE, HOSTNET_OVERRIDE], ids=lambda p: p.name)
+def test_compose_file_validates_against_the_compose_specification(path: Path) -> None:
     checker = Path(sys.executable).parent / "check-jsonschema"
     assert checker.exists(), "check-jsonschema is missing: it is pinned in requirements-dev.txt (make setup)"
     result = subprocess.run(
-        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(path)],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -242,6 +274,7 @@ def test_secrets_are_compose_secrets_from_the_secrets_folder(compose: dict) -> N
     assert set(compose["services"]["backup-host"]["secrets"]) == {
         "sb87_ssh_host_key", "sb87_ssh_client_key_pub", "sb87_restic_password",
     }
+    assert set(compose["services"]["fileserver01"]["secrets"]) == {"sb87_server_host_key", "sb87_ssh_client_key_pub"}
     # nothing secret is written into the compose file itself
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     assert "BEGIN OPENSSH PRIVATE KEY" not in text and "ssh-ed25519 AAAA" not in text
@@ -274,9 +307,191 @@ def test_the_image_installs_requirements_txt_and_pins_the_same_airflow() -> None
 def test_the_compose_file_builds_that_image(compose: dict) -> None:
     build = compose["x-airflow-common"]["build"]
     assert (ROOT / build["context"] / build["dockerfile"]).resolve() == AIRFLOW_DOCKERFILE
-    backup = compose["services"]["backup-host"]["build"]
-    assert (ROOT / backup["context"] / "Dockerfile").is_file()
-    assert (ROOT / backup["context"] / "entrypoint.sh").is_file()
+    for service, dockerfile in (("backup-host", BACKUP_HOST_DOCKERFILE), ("fileserver01", SERVER_DOCKERFILE)):
+        built = compose["services"][service]["build"]
+        assert (ROOT / built["context"] / built["dockerfile"]).resolve() == dockerfile
+        # the provisioning script is copied from the repository root, the build's context
+        for source in re.findall(r"^COPY (\S+) ", dockerfile.read_text(encoding="utf-8"), re.M):
+            assert (ROOT / built["context"] / source).exists(), f"{dockerfile}: COPY {source}"
+
+
+def test_the_image_adds_pyicus_build_packages_as_root_then_installs_as_airflow() -> None:
+    """PyICU has no wheel: its sdist needs a C++ compiler, pkg-config and ICU's headers (as setup.sh)."""
+    dockerfile = AIRFLOW_DOCKERFILE.read_text(encoding="utf-8")
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    build_packages = {"g++", "pkg-config", "libicu-dev"}
+    assert build_packages <= set(re.search(r"APT_PACKAGES=\(([^)]*)\)", setup, re.S)[1].split())
+    assert build_packages <= apt_installed(AIRFLOW_DOCKERFILE)
+    users = [(m.start(), m[1]) for m in re.finditer(r"^USER (\w+)\s*$", dockerfile, re.M)]
+
+    def user_at(offset: int) -> str:
+        return [name for start, name in users if start < offset][-1]
+
+    assert user_at(dockerfile.index("apt-get install")) == "root"
+    assert user_at(dockerfile.index("RUN pip install")) == "airflow", "pip runs as airflow (Airflow's image docs)"
+
+
+def test_the_image_installs_under_the_vendored_constraints_and_checks_them() -> None:
+    requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    named = re.search(r"^-c (\S+)", requirements, re.M)
+    assert named and (ROOT / named[1]).resolve() == CONSTRAINTS
+    dockerfile = AIRFLOW_DOCKERFILE.read_text(encoding="utf-8")
+    copied_requirements = re.search(r"^COPY .*\brequirements\.txt\s+(\S+)\s*$", dockerfile, re.M)[1]
+    copied_constraints = re.search(r"^COPY .*\bconstraints\s+(\S+)\s*$", dockerfile, re.M)
+    # `-c` in a requirements file is read relative to that file, as pip and uv both do
+    assert copied_constraints
+    assert Path(copied_constraints[1]) == Path(copied_requirements).parent / Path(named[1]).parent
+    assert re.search(r"&& pip check\s*$", dockerfile, re.M), "the build must end with `pip check`"
+
+
+def test_the_constraints_agree_with_every_pin_of_requirements_txt() -> None:
+    constraints = parsed_requirements(CONSTRAINTS)
+    pins = parsed_requirements(ROOT / "requirements.txt")
+    assert pins, "requirements.txt pins nothing?"
+    disagree = {name: (version, constraints.get(name)) for name, version in pins.items()
+                if constraints.get(name) != version}
+    assert not disagree, f"requirements.txt pin vs constraints: {disagree}"
+    assert "VENDORED" in CONSTRAINTS.read_text(encoding="utf-8").split("\n\n")[0], "its header says how it was made"
+
+
+def test_every_module_the_package_imports_is_installed_by_requirements_txt() -> None:
+    """The image installs requirements.txt only (requirements-dev.txt is the test machine's): a module
+    the package imports, even inside a function, that only a dev pin brings fails in production."""
+    from importlib.metadata import packages_distributions
+
+    providers = packages_distributions()
+    installed = set(parsed_requirements(CONSTRAINTS))  # requirements.txt's closure, as tested
+    missing = {}
+    for source in (PLUGINS / "sb87").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for top in {name.split(".")[0] for name in names} - set(sys.stdlib_module_names) - {"sb87"}:
+                dists = {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(top, [top])}
+                if not dists & installed:
+                    missing.setdefault(top, set()).add(str(source.relative_to(ROOT)))
+    assert not missing, f"imported by plugins/sb87 but not installed by requirements.txt: {missing}"
+
+
+@pytest.mark.parametrize(("script", "dockerfile"), [
+    (PROVISION_BACKUP_HOST, BACKUP_HOST_DOCKERFILE), (PROVISION_SERVER, SERVER_DOCKERFILE),
+], ids=["backup-host", "deposited-server"])
+def test_each_demo_image_installs_what_its_provisioning_script_names(script: Path, dockerfile: Path) -> None:
+    packages = provisioned_packages(script)
+    assert packages == apt_installed(dockerfile), f"{dockerfile.relative_to(ROOT)} and {script.relative_to(ROOT)}"
+    # and the image then runs that script, so the login, folders and sshd rules are the same too
+    assert re.search(rf"bash /opt/sb87/{script.relative_to(ROOT)} --no-packages", dockerfile.read_text("utf-8"))
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_backup_host_has_every_tool_its_readiness_and_scripts_require() -> None:
+    packages = provisioned_packages(PROVISION_BACKUP_HOST)
+    readiness = (ROOT / "include" / "templates" / "backup" / "restic" / "readiness.sh.j2").read_text("utf-8")
+    for tool in re.findall(r"command -v (\w+)", readiness):
+        assert tool in packages, f"readiness needs {tool}"
+    assert {"restic", "openssh-server", "cron", "util-linux", "zstd", "zip"} <= packages
+    server = provisioned_packages(PROVISION_SERVER)
+    client = (ROOT / "include" / "templates" / "backup" / "restic" / "client_readiness.sh.j2").read_text("utf-8")
+    assert "pgrep" in client and "procps" in server
+    assert {"restic", "openssh-client", "cron", "util-linux"} <= server
+
+
+def test_sshd_of_the_backup_host_reads_the_push_keys_file_sb87_may_rewrite() -> None:
+    script = PROVISION_BACKUP_HOST.read_text(encoding="utf-8")
+    keys = Path(Settings().push_keys_file)
+    authorized = re.search(r"^\s*AuthorizedKeysFile (.*)$", script, re.M)
+    assert authorized, "the provisioning script sets no AuthorizedKeysFile for the login"
+    folder = re.sub(r"\$ETC\b", str(keys.parent), authorized[1])
+    assert str(keys) in folder.split(), authorized[1]
+    # authorize_push replaces the file through a temporary file and a rename in its folder
+    etc = re.search(r'^ETC=(\S+)$', script, re.M)[1]
+    assert Path(etc) == keys.parent
+    assert re.search(r'install -d -o "\$LOGIN" -g "\$LOGIN" -m 700 "\$ETC"', script)
+    entrypoint = BACKUP_HOST_ENTRYPOINT.read_text(encoding="utf-8")
+    assert f"chown sb87:sb87 {keys.parent}" in entrypoint
+
+
+def test_the_backup_hosts_cron_sync_keeps_every_line_the_pipeline_writes_and_runs_it_as_sb87() -> None:
+    from sb87.backup.datapath import cron_file_text
+
+    written = cron_file_text("0 4 * * *", "root", ["/bin/sh", "/srv/sb87/restic/x.policy/retention.sh"],
+                             "/srv/sb87/restic/x.policy/retention.log", "retention of x")
+    hostile = written + "@reboot root rm -rf /\nBASH_ENV=/tmp/x\n0 1 * * * nobody id\n"
+    entrypoint = BACKUP_HOST_ENTRYPOINT.read_text(encoding="utf-8")
+    definitions = "\n".join(re.findall(r"^(?:CRON_ENTRY|AS_SB87)=.*$", entrypoint, re.M))
+    result = subprocess.run(
+        ["bash", "-c", definitions + '\nprintf "%s" "$1" | grep -E "$CRON_ENTRY" | sed -E "$AS_SB87"', "_", hostile],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    installed = result.stdout.splitlines()
+    expected = written.replace(" root ", " sb87 ").splitlines()
+    assert installed == expected
+    assert any(line.startswith("SHELL=/bin/sh") for line in installed)
+    assert 'MAILTO=""' in installed and any(line.startswith("PATH=") for line in installed)
+
+
+def test_the_backup_hosts_cron_sync_finds_its_tools_under_crons_path(tmp_path: Path) -> None:
+    """cron starts `sync-cron` with PATH=/usr/bin:/bin; runuser lives in /usr/sbin."""
+    entrypoint = BACKUP_HOST_ENTRYPOINT.read_text(encoding="utf-8")
+    path = re.search(r"^export PATH=(\S+)$", entrypoint, re.M)
+    assert path and entrypoint.index(path[0]) < entrypoint.index("sync_cron()")
+    assert {"/usr/sbin", "/usr/bin", "/sbin", "/bin"} <= set(path[1].split(":"))
+
+
+def test_the_cron_files_the_sync_manages_are_the_ones_the_policies_write() -> None:
+    backends = (PLUGINS / "sb87" / "backup" / "backends.py").read_text(encoding="utf-8")
+    assert '/sb87-retention-{sid}"' in backends
+    entrypoint = BACKUP_HOST_ENTRYPOINT.read_text(encoding="utf-8")
+    assert '"$CRON_SRC"/sb87-retention-*' in entrypoint and '"$CRON_DST"/sb87-retention-*' in entrypoint
+    # root's own sync job is outside that name, or the sync would remove it
+    assert "/etc/cron.d/backup-host-sync" in PROVISION_BACKUP_HOST.read_text(encoding="utf-8")
+    guide = (ROOT / "docs" / "production.md").read_text(encoding="utf-8")
+    assert "sb87-retention-<id>" in guide and "sb87-<host>" not in guide
+
+
+def test_every_server_of_the_demo_inventory_has_a_demo_service(compose: dict) -> None:
+    servers = json.loads(INVENTORY.read_text(encoding="utf-8"))["servers"]
+    for server in servers:
+        service = compose["services"][server["hostname"]]
+        assert service["hostname"] == server["hostname"]
+        assert service["image"] == compose["services"]["fileserver01"]["image"]
+        assert set(service["secrets"]) == {"sb87_server_host_key", "sb87_ssh_client_key_pub"}
+
+
+def test_the_demo_server_holds_the_sample_requests_folders_under_its_data_root() -> None:
+    sample = json.loads(SAMPLE_REQUEST.read_text(encoding="utf-8"))
+    inventory = {s["hostname"]: s for s in json.loads(INVENTORY.read_text(encoding="utf-8"))["servers"]}
+    dockerfile = SERVER_DOCKERFILE.read_text(encoding="utf-8")
+    for server in sample["servers"]:
+        registered = inventory[server["hostname"]]
+        assert registered["address"] == server["address"]
+        for path in server["paths"]:
+            assert any(path.startswith(root + "/") for root in registered["data_roots"])
+            assert f'install -d -m 750 "{path}"' in dockerfile, path
+        for root in registered["data_roots"]:
+            assert f"--data-root {root}" in dockerfile
+
+
+def test_every_image_has_a_tag(compose: dict) -> None:
+    for name, service in compose["services"].items():
+        image = interpolate(service.get("image", ""), {}) or interpolate(compose["x-airflow-common"]["image"], {})
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+", image), f"{name}: {image!r} has no tag"
+
+
+def test_the_api_server_knows_it_is_behind_a_tls_proxy(compose: dict) -> None:
+    assert "--proxy-headers" in compose["services"]["airflow-apiserver"]["command"]
+    assert "AIRFLOW__API__BASE_URL" in environment(compose["x-airflow-common"])
+
+
+def test_the_guide_names_every_volume(compose: dict) -> None:
+    guide = (ROOT / "docs" / "production.md").read_text(encoding="utf-8")
+    for volume in compose["volumes"]:
+        assert f"`{compose['name']}_{volume}`" in guide, volume
 
 
 def test_every_connection_in_compose_is_one_the_code_uses_and_back(compose: dict) -> None:
@@ -331,10 +546,32 @@ def test_the_auth_manager_is_a_class_under_plugins(compose: dict) -> None:
 def test_compose_secrets_writes_private_files(generated: Path) -> None:
     secrets_dir = generated / "secrets"
     assert stat.S_IMODE(secrets_dir.stat().st_mode) == 0o700
-    written = [generated / ".env", *secrets_dir.iterdir()]
-    assert len(written) == 6
+    assert stat.S_IMODE((secrets_dir / "servers").stat().st_mode) == 0o700
+    written = [generated / ".env", *(p for p in secrets_dir.iterdir() if p.is_file())]
+    assert len(written) == 9
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_every_connection_the_demo_inventory_names_is_given_to_airflow(compose: dict, generated: Path) -> None:
+    """Each `ssh_conn_id` of config/inventory.json is a line of secrets/servers.env, which every Airflow
+    container loads (env_file), reaching the demo server with a key the worker has."""
+    common = compose["x-airflow-common"]
+    assert "./secrets/servers.env" in common["env_file"]
+    connections = read_env_file(generated / "secrets" / "servers.env")
+    server_key = (generated / "secrets" / "sb87_server_host_key.pub").read_text(encoding="ascii").split()[:2]
+    worker = compose["services"]["airflow-worker"]
+    worker_files = {f"/run/secrets/{name}" for name in worker["secrets"]}
+    for server in json.loads(INVENTORY.read_text(encoding="utf-8"))["servers"]:
+        conn = json.loads(connections[f"AIRFLOW_CONN_{server['ssh_conn_id'].upper()}"])
+        assert conn["conn_type"] == "ssh" and conn["login"] == "root"
+        assert conn["host"] in compose["services"], "the demo service of that server"
+        assert conn["extra"]["host_key"] == " ".join(server_key)
+        assert conn["extra"]["no_host_key_check"] is False
+        assert conn["extra"]["key_file"] in worker_files
+    # a real server's own key file goes in ./secrets/servers/, which the worker mounts
+    assert "./secrets/servers:/opt/airflow/server-keys:ro" in worker["volumes"]
+    assert set(common["volumes"]) <= set(worker["volumes"])
 
 
 def test_the_secret_files_are_the_ones_compose_mounts(compose: dict, generated: Path) -> None:
@@ -391,7 +628,7 @@ def test_the_generated_airflow_keys_are_valid(generated: Path) -> None:
 
 
 def test_a_second_run_refuses_to_overwrite(generated: Path) -> None:
-    before = {p: p.read_bytes() for p in [generated / ".env", *(generated / "secrets").iterdir()]}
+    before = {p: p.read_bytes() for p in [generated / ".env", *(generated / "secrets").iterdir()] if p.is_file()}
     result = run_secrets_script(generated)
     assert result.returncode != 0
     assert "refusing to overwrite" in result.stderr
@@ -406,7 +643,7 @@ def test_force_replaces_the_secrets(tmp_path: Path) -> None:
     assert first != second
     conn = json.loads(read_env_file(tmp_path / ".env")["AIRFLOW_CONN_SB87_BACKUP_HOST"])
     assert conn["extra"]["host_key"] == " ".join(second.split()[:2])
-    for path in [tmp_path / ".env", *(tmp_path / "secrets").iterdir()]:
+    for path in [tmp_path / ".env", *(p for p in (tmp_path / "secrets").iterdir() if p.is_file())]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 

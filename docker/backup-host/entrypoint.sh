@@ -4,19 +4,28 @@
 #   serve      (default) install the secrets, start cron, run sshd in the foreground
 #   sync-cron  (root's cron, every minute) install the backup policies' cron files
 #
+# SSHD_LISTEN (default 0.0.0.0:22): where sshd listens (the host-network trial: 127.0.0.1:10022).
+#
 # Secrets (compose `secrets:`, written by scripts/compose_secrets.py), read from /run/secrets:
 #   sb87_ssh_host_key        this host's ed25519 key (its public half is pinned in the Airflow connection)
 #   sb87_ssh_client_key_pub  the one key that may log in, as `sb87`
 #   sb87_restic_password     the repositories' password -> /etc/sb87/restic-password (sb87, mode 400)
 set -euo pipefail
+# cron runs `sync-cron` with PATH=/usr/bin:/bin, where runuser (/usr/sbin) is not: every file was
+# skipped without a word (found by the podman trial).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 SECRETS=/run/secrets
 DATA=/srv/sb87
 CRON_SRC=$DATA/cron.d
 CRON_DST=/etc/cron.d
-# A line a policy's cron file may carry: a comment, a blank line, or five numeric schedule fields,
-# the user sb87 and a command. Anything else (another user, @reboot, variables) is dropped.
-CRON_ENTRY='^(#.*|[[:space:]]*|[0-9*,/-]+([[:space:]]+[0-9*,/-]+){4}[[:space:]]+sb87[[:space:]]+[^[:space:]].*)$'
+# A line a policy's cron file may carry: a comment, a blank line, the three settings the pipeline
+# writes (sb87.backup.datapath.cron_file_text: SHELL=/bin/sh, a PATH of plain folders, MAILTO=""), or
+# five numeric schedule fields, the user root or sb87 and a command. Anything else (@reboot, other
+# variables, other users) is dropped, and every entry is installed to run as sb87: the login owns
+# the repositories and the password, and root's cron must never run what sb87 wrote as root.
+CRON_ENTRY='^(#.*|[[:space:]]*|SHELL=/bin/sh|PATH=[A-Za-z0-9/._:-]+|MAILTO=""|[0-9*,/-]+([[:space:]]+[0-9*,/-]+){4}[[:space:]]+(root|sb87)[[:space:]]+[^[:space:]].*)$'
+AS_SB87='s|^([0-9*,/-]+([[:space:]]+[0-9*,/-]+){4}[[:space:]]+)root([[:space:]])|\1sb87\3|'
 
 log() {
   # to the container's log (`docker compose logs backup-host`), also from cron jobs
@@ -39,17 +48,17 @@ need_secret() {
 sync_cron() {
   local f name tmp content
   shopt -s nullglob
-  for f in "$CRON_SRC"/sb87-*; do
+  for f in "$CRON_SRC"/sb87-retention-*; do
     name=${f##*/}
-    if [[ ! $name =~ ^sb87-[A-Za-z0-9_-]+$ ]]; then
+    if [[ ! $name =~ ^sb87-retention-[a-z0-9-]+$ ]]; then
       log "cron file $name skipped: not a valid cron.d name"
       continue
     fi
-    content=$(runuser -u sb87 -- cat -- "$f") || continue
+    content=$(runuser -u sb87 -- cat -- "$f") || { log "cron file $name could not be read as sb87"; continue; }
     tmp=$(mktemp "$CRON_DST/.sync.XXXXXX")  # a name with a dot: cron ignores it
-    printf '%s\n' "$content" | grep -E "$CRON_ENTRY" > "$tmp" || true
+    printf '%s\n' "$content" | grep -E "$CRON_ENTRY" | sed -E "$AS_SB87" > "$tmp" || true
     if [ "$(grep -c . "$tmp")" != "$(printf '%s\n' "$content" | grep -c .)" ]; then
-      log "cron file $name: dropped entries that do not run as sb87"
+      log "cron file $name: dropped lines that are not a schedule, a comment or SHELL/PATH/MAILTO"
     fi
     if cmp -s "$tmp" "$CRON_DST/$name"; then
       rm -f -- "$tmp"
@@ -59,7 +68,7 @@ sync_cron() {
       log "cron file $name installed"
     fi
   done
-  for f in "$CRON_DST"/sb87-*; do
+  for f in "$CRON_DST"/sb87-retention-*; do
     name=${f##*/}
     if [ ! -e "$CRON_SRC/$name" ]; then
       rm -f -- "$f"
@@ -88,14 +97,18 @@ serve() {
   mkdir -p "$DATA/restic" "$DATA/restore-files" "$CRON_SRC"
   chown sb87:sb87 "$DATA" "$DATA/restic" "$DATA/restore-files" "$CRON_SRC"
   chmod 750 "$DATA" "$DATA/restic" "$DATA/restore-files" "$CRON_SRC"
+  # /etc/sb87 is a volume too (the push keys survive a new container): sb87 must own it
+  chown sb87:sb87 /etc/sb87
+  chmod 700 /etc/sb87
+  [ -e /etc/sb87/push_authorized_keys ] || install -m 600 -o sb87 -g sb87 /dev/null /etc/sb87/push_authorized_keys
   mkdir -p /run/sshd
   chmod 755 /run/sshd
 
   /usr/sbin/sshd -t
   sync_cron
   cron
-  log "sshd on :22, key login as sb87 only; restic $(restic version | awk '{print $2}')"
-  exec /usr/sbin/sshd -D -e
+  log "sshd on ${SSHD_LISTEN:-0.0.0.0:22}, key login as sb87 only; restic $(restic version | awk '{print $2}'), $(rclone version | head -n 1)"
+  exec /usr/sbin/sshd -D -e -o "ListenAddress=${SSHD_LISTEN:-0.0.0.0:22}"
 }
 
 case "${1:-serve}" in
