@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 import psutil
 import pytest
+from markdown_it import MarkdownIt
 
 from sb87 import steps
 from sb87.backup.datapath import SCHEDULED_TAG, cron_entry_command
@@ -445,7 +446,15 @@ def test_steps_3_and_4_send_back_endorse_assign_and_memo(airflow_stack, data_dir
     second = _waiting(airflow_stack, run_id, details_task(2))
     assert second["params"]["location"]["value"] == "ตู้ R01"
     assert reason in second["body"]
-    answer(airflow_stack.client("staff_suda"), run_id, details_task(2), SUBMIT, {"location": "ตู้ R04 ช่อง U12"})
+    # What staff type reaches the reviewer's page as text: no image to fetch, no link posing as a form.
+    lure = "ดู ![x](http://127.0.0.1:9/pixel.png) และ [แบบฟอร์มใหม่](http://127.0.0.1:9/form)"
+    answer(airflow_stack.client("staff_suda"), run_id, details_task(2), SUBMIT,
+           {"location": "ตู้ R04 ช่อง U12", "notes": lure})
+    wait_for_decision(airflow_stack.client("group_director"), run_id, review_task(2))
+    page = _waiting(airflow_stack, run_id, review_task(2))["body"]
+    inline = [child.type for tok in MarkdownIt("commonmark").enable("table").parse(page) if tok.children
+              for child in tok.children]
+    assert "image" not in inline and "link_open" not in inline, inline
     answer(airflow_stack.client("group_director"), run_id, review_task(2), ENDORSE, {"reason": ""})
 
     # Step 4: the group director orders สมชาย to proceed.
