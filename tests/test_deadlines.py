@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sb87 import steps
+from sb87.notices.messages import render_notice
 from sb87.records import store
+from sb87.settings import organisation
 from sb87.timekeeping.deadlines import process, step_clocks, summary_rows
 from sb87.timekeeping.workdays import WorkingCalendar
 
@@ -77,9 +79,14 @@ def test_a_restarted_watch_sends_nothing_twice(watch, tmp_path) -> None:
     assert again == []
 
 
-def test_a_watch_that_was_down_alerts_before_it_escalates(watch) -> None:
+def test_a_watch_that_was_down_tells_the_assignee_alerts_then_escalates(watch) -> None:
+    """The assignee hears of the step at least once, even when the watch missed the warning's window;
+    worded as due, not as nearly due."""
     sent = watch(datetime(2026, 12, 1, 12, 0, tzinfo=BKK), [_run("manual__3")])
-    assert [e["level"] for e in sent] == ["breach", "escalation"]
+    assert [e["level"] for e in sent] == ["warning", "breach", "escalation"]
+    [warning] = [context for level, context, _ in watch.sent if level == "warning"]
+    notice = render_notice("deadline", {**warning, "org": organisation().raw["organisation"]})
+    assert notice.subject.startswith("[SB-8-7] ถึงกำหนดแล้ว: ") and "ใกล้ครบกำหนด" not in notice.text
 
 
 def test_nothing_for_a_step_finished_in_time(watch) -> None:

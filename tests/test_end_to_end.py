@@ -396,7 +396,9 @@ def test_a_decision_left_waiting_gets_one_warning_and_one_breach(airflow_stack, 
     watch_once_at(0.80)
     watch_once_at(1.10)
     watch_once_at(1.20)  # a third round finds nothing new
-    [warning] = notices("ใกล้ครบกำหนด")
+    # The warning says "nearly due" when the watch ran before the limit, "due" when a busy machine made it
+    # late; either way the director hears of it once, and the IT Centre once.
+    [warning] = notices("ใกล้ครบกำหนด:") + notices("ถึงกำหนดแล้ว:")
     [breach] = notices("เกินกำหนด:")
     assert {a.addr_spec for a in warning["To"].addresses} == {"director@doh.example.go.th"}
     assert {a.addr_spec for a in breach["To"].addresses} == {"itc@doh.example.go.th"}

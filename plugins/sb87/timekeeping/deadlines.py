@@ -6,8 +6,9 @@ when the decision is raised) and stops when its last task ends. Limits are in of
 days (`sb87.timekeeping.workdays`) and come from the organisation file's `step_limits_working_days`.
 
 The watch DAG calls `watch()` every 15 minutes. For an open step it sends, once each:
-a warning to the step's assignees at 75 % of the limit, an alert to the IT Centre at the limit,
-and an escalation to the IT Centre Director one working day after that.
+a warning to the step's assignees at 75 % of the limit (at the latest with the alert, when the watch
+missed that window), an alert to the IT Centre at the limit, and an escalation to the IT Centre
+Director one working day after that.
 """
 
 from __future__ import annotations
@@ -75,10 +76,12 @@ def levels_due(clock: StepClock, now: datetime, cal: WorkingCalendar) -> list[st
     """Which notices an open step has earned by `now` (the caller sends each level once)."""
     if not clock.open:
         return []
+    # A watch that was down (or ran late) still tells the step's assignees, then alerts, then escalates:
+    # each level is sent once, so a warning sent in time is not sent again.
     if now >= cal.add_working_days(clock.due, 1):
-        return ["breach", "escalation"]  # a watch that was down still alerts before it escalates
+        return ["warning", "breach", "escalation"]
     if now >= clock.due:
-        return ["breach"]
+        return ["warning", "breach"]
     if cal.fraction_used(clock.started, clock.limit_days, now) >= WARN_AT:
         return ["warning"]
     return []
