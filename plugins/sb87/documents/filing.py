@@ -26,6 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from sb87.documents import pdf_layout
 from sb87.documents.memo import Memo, default_emblem, it_centre_memo, organisation_names, render_memo_body
 from sb87.notices.messages import macros
 from sb87.records import store
@@ -205,8 +206,4 @@ def outgoing_memo_pdf(run_id: str, kind: str, outgoing_no: str, when: date | dat
 
 
 def _render(memo: Memo, path: Path) -> Path:
-    # Imported here, not at the top: fpdf2 and pypdf took 0.43 s of every parse of the request DAG
-    # (which imports this module through its steps), and only the tasks that write a memo need them.
-    from sb87.documents.pdf_layout import render_memo_pdf
-
-    return render_memo_pdf(memo, _private(path))
+    return pdf_layout.render_memo_pdf(memo, _private(path))

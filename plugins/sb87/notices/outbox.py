@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from airflow.exceptions import AirflowException
-from airflow.providers.smtp.hooks.smtp import SmtpHook
 from sqlalchemy.engine import Engine
 
 from sb87.notices.messages import build_message, render_notice
@@ -112,12 +111,20 @@ class ClientSender:
         self.close()
 
 
+def _smtp_hook() -> type:
+    # Imported when a notice is sent, not at the top: Airflow's SMTP hook and aiosmtplib took 5 ms of
+    # every parse of the request DAG, whose steps import this module (bench/parse_time.py).
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    return SmtpHook
+
+
 def smtp_sender(conn_id: str) -> ClientSender:
     """The production `Send`: the client that Airflow's `SmtpHook` opens for the connection
     `conn_id` (host, port, TLS, login and its retries are the connection's)."""
 
     def connect() -> smtplib.SMTP:
-        hook = SmtpHook(smtp_conn_id=conn_id)
+        hook = _smtp_hook()(smtp_conn_id=conn_id)
         try:
             hook.get_conn()
         except AirflowException as err:
@@ -129,7 +136,7 @@ def smtp_sender(conn_id: str) -> ClientSender:
 
 def sender_of(conn_id: str) -> str:
     """The From address configured on the SMTP connection (its `from_email` extra); no network."""
-    sender = SmtpHook.get_connection(conn_id).extra_dejson.get("from_email")
+    sender = _smtp_hook().get_connection(conn_id).extra_dejson.get("from_email")
     if not sender:
         raise ValueError(f"connection {conn_id!r} has no from_email extra: set the sender address there")
     return sender

@@ -22,9 +22,8 @@ from airflow.providers.standard.operators.hitl import HITLBranchOperator, HITLOp
 from airflow.sdk import BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException
 
-from sb87 import steps
+from sb87 import notices, steps
 from sb87.airflow_api import api_session, run_path
-from sb87.notices.outbox import send_notice_once
 from sb87.settings import TEMPLATES_DIR, Person, organisation, settings
 
 Assignees = Callable[[Mapping[str, Any]], list[Person]]
@@ -57,7 +56,7 @@ class DecisionNotifier(BaseNotifier):
             "request": ti.xcom_pull(task_ids=steps.VALIDATE),
             "org": org.raw["organisation"],
         }
-        send_notice_once(ti.run_id, "decision", context_vars, once_key=f"decision {ti.task_id}",
+        notices.send_notice_once(ti.run_id, "decision", context_vars, once_key=f"decision {ti.task_id}",
                          to=[(p.name, p.email) for p in people], conn_id=settings().smtp_conn_id)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sb87 import steps
-from sb87.documents.filing import request_documents
+from sb87 import documents, steps
 from sb87.records import store
 from sb87.settings import organisation
 from sb87.timekeeping.thai_dates import thai_date_short
@@ -47,5 +46,5 @@ def done_note(request: Mapping[str, Any], servers: list[dict[str, Any]], restore
             lines.append(f"- กู้คืนลงเครื่องแล้ว: {restored['folder']} (manifest SHA-256 {restored['manifest_sha256']})")
         else:
             lines.append(f"- Restore File: {restored['archive']} (SHA-256 {restored['sha256']})")
-    lines += ["เอกสาร:", *(f"- {path}" for path in request_documents(run_id))]
+    lines += ["เอกสาร:", *(f"- {path}" for path in documents.request_documents(run_id))]
     return "\n".join(lines)

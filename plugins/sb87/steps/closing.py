@@ -13,9 +13,8 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sb87 import steps
+from sb87 import notices, steps
 from sb87.airflow_api import append_run_note, run_tasks, task_error
-from sb87.notices.outbox import send_notice_once
 from sb87.notices.recipients import it_centre_copy
 from sb87.records import store
 from sb87.settings import organisation, settings
@@ -54,7 +53,7 @@ def alert_failure(dag_run: Any, task: Mapping[str, Any]) -> str:
     base = (org.get("ui_base_url") or "").rstrip("/")
     link = f"{base}/dags/{dag_run.dag_id}/runs/{dag_run.run_id}/tasks/{task['task_id']}"
     request = dict(dag_run.conf or {})
-    send_notice_once(dag_run.run_id, "failure",
+    notices.send_notice_once(dag_run.run_id, "failure",
                      {"request": request, "step": title, "error": error, "link": link, "run_id": dag_run.run_id,
                       "task_id": task["task_id"], "org": org},
                      to=it_centre_copy(), conn_id=settings().smtp_conn_id)

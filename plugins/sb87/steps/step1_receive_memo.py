@@ -16,12 +16,11 @@ from typing import Any
 from airflow.sdk import TaskGroup, chain, task
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from sb87 import steps
+from sb87 import notices, steps
 from sb87.airflow_api import set_run_note
 from sb87.backup.operator import run_on_backup_host, snapshot_as_of
 from sb87.intake_rules.request import RequestInvalid
 from sb87.intake_rules.request import validate_request as checked_request
-from sb87.notices.outbox import send_notice_once
 from sb87.notices.recipients import it_centre_copy, requester
 from sb87.records import store
 from sb87.records.run_note import request_summary
@@ -58,7 +57,7 @@ def acknowledge(request: Mapping[str, Any], receipt: str, run_id: str | None = N
     total = sum(limits_from_config().values())
     context = {"request": request, "org": organisation().raw["organisation"], "receipt": receipt, "received": now,
                "expected": default_calendar().add_working_days(now, total), "total_days": round(total)}
-    return send_notice_once(run_id, "acknowledgement", context, to=requester(request), cc=it_centre_copy(),
+    return notices.send_notice_once(run_id, "acknowledgement", context, to=requester(request), cc=it_centre_copy(),
                             conn_id=settings().smtp_conn_id)
 
 

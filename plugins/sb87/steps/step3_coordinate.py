@@ -20,9 +20,8 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import TaskGroup, chain, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from sb87 import steps
+from sb87 import documents, steps
 from sb87.airflow_api import append_run_note
-from sb87.documents.filing import server_details_pdf
 from sb87.notices.messages import macros
 from sb87.people import forms
 from sb87.people.decisions import BranchDecision, Decision, DecisionNotVerified, hitl_body, subject, verified_answer
@@ -141,7 +140,7 @@ def server_details_document(request: Mapping[str, Any], receipt: str, **context:
     request's folder, named in the run note."""
     dag_run = context["dag_run"]
     endorsed = endorsed_details(context)
-    path = server_details_pdf(dag_run.run_id, request, receipt, endorsed, datetime.now(UTC))
+    path = documents.server_details_pdf(dag_run.run_id, request, receipt, endorsed, datetime.now(UTC))
     append_run_note(dag_run.dag_id, dag_run.run_id,
                     f"{steps.COORDINATION.title}: เห็นชอบโดย {endorsed['endorsed_by']}: {path}")
     return {"path": str(path), "round": endorsed["round"], "endorsed_by": endorsed["endorsed_by"],

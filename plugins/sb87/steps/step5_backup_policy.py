@@ -19,7 +19,6 @@ from airflow.sdk import PokeReturnValue, TaskGroup, chain, task
 from sb87 import steps
 from sb87.airflow_api import append_run_note
 from sb87.backup.backends import render_script, resolve_server
-from sb87.backup.freshness import record_policy
 from sb87.backup.operator import BackupScriptOperator, run_script, targets
 from sb87.backup.results import results_of
 from sb87.records import store
@@ -61,6 +60,10 @@ def readiness(request: Mapping[str, Any], **context: Any) -> PokeReturnValue:
       task_display_name="บันทึก Policy เข้าการเฝ้าระวังความสดของข้อมูลสำรอง", retries=2)
 def policy_active(request: Mapping[str, Any], run_id: str | None = None) -> list[str]:
     """The servers' policies are active: the daily freshness watch checks them from now on."""
+    # Imported here, not at the top: the freshness watch's tables took 5 ms of every parse of the
+    # request DAG (bench/parse_time.py), and only this task records a policy.
+    from sb87.backup.freshness import record_policy
+
     inventory, recorded = registered_servers(), []
     for server in request.get("servers", []):
         entry = resolve_server(server, inventory)

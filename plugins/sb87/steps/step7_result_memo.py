@@ -14,11 +14,9 @@ from typing import Any
 
 from airflow.sdk import TaskGroup, task
 
-from sb87 import steps
+from sb87 import documents, notices, steps
 from sb87.airflow_api import append_run_note, set_run_note
 from sb87.backup.results import restore_outcome, server_outcomes
-from sb87.documents.filing import outgoing_memo_pdf, write_manifest
-from sb87.notices.outbox import send_notice_once
 from sb87.notices.recipients import memo_copies, requester
 from sb87.records import store
 from sb87.records.run_note import done_note
@@ -42,7 +40,7 @@ def outgoing_memo(run_id: str, kind: str, context: Mapping[str, Any]) -> dict[st
     entry = store.register_document(store.project_engine(), run_id, "out", context["request"]["subject"],
                                     datetime.now(UTC))
     # The number runs per Buddhist-Era year; the memo's date says which year it belongs to.
-    path = outgoing_memo_pdf(run_id, kind, str(entry["number"]), entry["registered_at"], context)
+    path = documents.outgoing_memo_pdf(run_id, kind, str(entry["number"]), entry["registered_at"], context)
     return {"number": f"{organisation()['letter_code']}/{entry['number']}", "date": entry["registered_at"],
             "path": path}
 
@@ -52,8 +50,8 @@ def send_memo_notice(run_id: str, kind: str, context: Mapping[str, Any]) -> tupl
     General Administration, queued once per run. Returns (whether this call queued it, the memo)."""
     memo = outgoing_memo(run_id, kind, context)
     # Checksums are never cut short in a memo: the full list goes along as `sha256sum -c` input.
-    manifest = write_manifest(run_id, context) if kind == "result" else None
-    queued = send_notice_once(run_id, kind, {**context, "memo": memo},
+    manifest = documents.write_manifest(run_id, context) if kind == "result" else None
+    queued = notices.send_notice_once(run_id, kind, {**context, "memo": memo},
                               attachments=[memo["path"], *([manifest] if manifest else [])],
                               to=requester(context["request"]), cc=memo_copies(), conn_id=settings().smtp_conn_id)
     return queued, memo

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sb87 import notices
 from sb87.airflow_api import open_runs_with_tasks
-from sb87.notices.outbox import send_notice_once
 from sb87.records import store
 from sb87.settings import organisation, settings
 from sb87.steps import STAFF, Step, limited_steps
@@ -151,7 +151,7 @@ def limits_from_config() -> dict[str, float]:
 def watch(dag_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
     """One round of the watch over the open requests of `dag_id`, through Airflow's REST API."""
     def send(level: str, context: Mapping[str, Any], to: list[tuple[str, str]]) -> None:
-        send_notice_once(context["run_id"], "deadline", {**context, "org": _org()},
+        notices.send_notice_once(context["run_id"], "deadline", {**context, "org": _org()},
                          once_key=f"deadline {context['step']} {level}", to=to, conn_id=settings().smtp_conn_id)
 
     return process(open_runs_with_tasks(dag_id), now or datetime.now(UTC), default_calendar(),
@@ -175,7 +175,7 @@ def request_overdue(context: Mapping[str, Any] | None = None, **_: Any) -> None:
     org = organisation()
     now = datetime.now(UTC)
     started = _instant(run.get("queued_at")) or now
-    send_notice_once(
+    notices.send_notice_once(
         run.get("run_id", "?"),
         "deadline",
         {"level": "breach", "step": "คำขอทั้งฉบับ (ขั้นตอนที่ 1–7)", "limit_days": sum(limits_from_config().values()),
