@@ -12,7 +12,9 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -67,9 +69,13 @@ def airflow_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     In the Celery mode the stack's databases on the machine's PostgreSQL are dropped afterwards.
     """
     # Short waits between retries and readiness checks keep the failure tests quick; a round-the-clock
-    # calendar and a 43-second limit for the director let the deadline test see a warning and a breach.
+    # calendar with no day off and a 43-second limit for the director let the deadline test see a warning
+    # and a breach. No day off includes public holidays: on 5 December (Father's Day, in Bangkok) the
+    # deadline test's clock stood still and it saw neither.
     config = json.loads(DEFAULT_CONFIG_FILE.read_text(encoding="utf-8"))
-    config["calendar"] = {**config["calendar"], "office_hours": ["00:00", "24:00"], "weekend": []}
+    today = datetime.now(ZoneInfo(config["calendar"].get("timezone", "Asia/Bangkok"))).date()
+    config["calendar"] = {**config["calendar"], "office_hours": ["00:00", "24:00"], "weekend": [],
+                          "extra_working_days": [str(today + timedelta(days=d)) for d in range(-1, 3)]}
     config["step_limits_working_days"]["director_decision"] = DIRECTOR_LIMIT_DAYS
     config_file = tmp_path_factory.mktemp("config") / "sb87.json"
     config_file.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")

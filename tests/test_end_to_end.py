@@ -398,8 +398,10 @@ def test_a_decision_left_waiting_gets_one_warning_and_one_breach(airflow_stack, 
     watch_once_at(1.20)  # a third round finds nothing new
     # The warning says "nearly due" when the watch ran before the limit, "due" when a busy machine made it
     # late; either way the director hears of it once, and the IT Centre once.
-    [warning] = notices("ใกล้ครบกำหนด:") + notices("ถึงกำหนดแล้ว:")
-    [breach] = notices("เกินกำหนด:")
+    subjects = [str(m["Subject"]) for m in notices("")]
+    warnings, breaches = notices("ใกล้ครบกำหนด:") + notices("ถึงกำหนดแล้ว:"), notices("เกินกำหนด:")
+    assert len(warnings) == 1 and len(breaches) == 1, subjects
+    [warning], [breach] = warnings, breaches
     assert {a.addr_spec for a in warning["To"].addresses} == {"director@doh.example.go.th"}
     assert {a.addr_spec for a in breach["To"].addresses} == {"itc@doh.example.go.th"}
     assert "ขั้นตอนที่ 2" in warning["Subject"] and "ครบกำหนด" in breach.get_body(("plain",)).get_content()
