@@ -74,8 +74,9 @@ def director_params() -> dict[str, Param]:
             DIRECTOR_REASON,
             max_length=1000,
             multiline=True,
-            description="อนุมัติ: ไม่ต้องกรอก · ไม่อนุมัติ: ต้องระบุเหตุผล ข้อความนี้ส่งถึงหน่วยงานผู้ร้องขอ "
-            "(Approve: leave empty. Reject: a reason is required; it is sent to the requesting unit.)",
+            description="อนุมัติ: ไม่ต้องกรอก · ไม่อนุมัติ: ต้องระบุเหตุผล ไม่เกิน 1,000 ตัวอักษร ข้อความนี้ส่งถึงหน่วยงานผู้ร้องขอ "
+            "(Approve: leave empty. Reject: a reason of at most 1,000 characters is required; it is sent to "
+            "the requesting unit.)",
         ),
         "sub_units": Param(
             [],
@@ -121,8 +122,8 @@ def review_params() -> dict[str, Param]:
             REVIEW_REASON,
             max_length=1000,
             multiline=True,
-            description="เห็นชอบ: ไม่ต้องกรอก · ส่งกลับแก้ไข: ต้องระบุ ข้อความนี้ส่งถึงเจ้าหน้าที่ "
-            "(Endorse: leave empty. Send back: required; it is sent to the staff.)",
+            description="เห็นชอบ: ไม่ต้องกรอก · ส่งกลับแก้ไข: ต้องระบุ ไม่เกิน 1,000 ตัวอักษร ข้อความนี้ส่งถึงเจ้าหน้าที่ "
+            "(Endorse: leave empty. Send back: required, at most 1,000 characters; it is sent to the staff.)",
         )
     }
 
