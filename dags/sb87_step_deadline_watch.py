@@ -12,6 +12,10 @@ Centre's extra days off), sends for each open step, once each:
 Every notice is recorded in the project's database (`sb87_step_events`) before it is sent, so a
 restarted or overlapping watch sends nothing twice. Limits: `step_limits_working_days` in the
 organisation file.
+
+It also finds requests **ended by hand** — a run marked success or failed, or deleted, without the
+pipeline's own close — records each in the request's record as "ended by hand by <user>" (from
+Airflow's audit log) and alerts the IT Centre once (`sb87.records.hand_ends`).
 """
 
 from __future__ import annotations
@@ -44,4 +48,16 @@ with DAG(
 
         return watch("sb87_server_backup_service")
 
+    @task(task_display_name="ตรวจคำขอที่ถูกปิดหรือลบด้วยมือ", retries=2, retry_delay=timedelta(minutes=1))
+    def find_requests_ended_by_hand() -> list[str]:
+        """
+        Records every open request whose run was ended or deleted by hand, with who did it, and
+        alerts the IT Centre once for each. Returns their run ids. Safe to retry.
+        """
+        from sb87.records import store
+        from sb87.records.hand_ends import sweep
+
+        return sweep("sb87_server_backup_service", store.project_engine())
+
     check_open_requests()
+    find_requests_ended_by_hand()

@@ -103,6 +103,7 @@ def build_env(*, host_key: str, backup_host: str, backup_port: int, backup_login
     values = {
         "AIRFLOW_UID": str(airflow_uid),
         "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+        "SB87_DB_APP_PASSWORD": secrets.token_urlsafe(24),
         "AIRFLOW_FERNET_KEY": fernet_key(),
         "AIRFLOW_JWT_SECRET": secrets.token_urlsafe(48),
         "AIRFLOW_API_SECRET_KEY": secrets.token_urlsafe(48),

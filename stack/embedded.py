@@ -44,6 +44,8 @@ from stack.procs import StackError, descendants, log_tail, run_logged, spawn, te
 from stack.server_databases import ServerPostgres, broker_url, pg_server_url
 from stack.sshd import Sshd
 
+PROJECT_DB_APP_ROLE = "sb87_app"  # the login of the connection sb87_db
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_HOME = REPO_ROOT / ".stack"
@@ -212,8 +214,10 @@ class Stack:
         env["SB87_DOCUMENTS_DIR"] = str(self.home / "documents")
         # The project's own database (register, deadline events): connection `sb87_db`.
         if self.metadata_db == "postgres":
+            # As in production: the pipeline logs in as a role with row rights only (and on the request
+            # record SELECT and INSERT); the owner migrates the schema at start (`_migrate_project_db`).
             project_db = {"conn_type": "postgres", "host": self.postgres.host, "port": self.postgres.port,
-                          "login": self.postgres.user, "schema": self.postgres.database("sb87")}
+                          "login": PROJECT_DB_APP_ROLE, "schema": self.postgres.database("sb87")}
         else:
             project_db = {"conn_type": "sqlite", "host": str(self.home / "sb87.db")}
         env["AIRFLOW_CONN_SB87_DB"] = json.dumps(project_db)
@@ -226,6 +230,22 @@ class Stack:
             env["SB87_CONFIG"] = config_path
         env.update(self.extra_env)
         return env
+
+    def _migrate_project_db(self, env: dict[str, str]) -> None:
+        """The project database's schema, migrated by its owner; the pipeline's role gets row rights."""
+        import psycopg2
+
+        admin = psycopg2.connect(host=self.postgres.host, port=self.postgres.port, user=self.postgres.user,
+                                 dbname="postgres")
+        admin.autocommit = True
+        try:
+            admin.cursor().execute(f"DO $$ BEGIN CREATE ROLE {PROJECT_DB_APP_ROLE} LOGIN; "
+                                   "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        finally:
+            admin.close()
+        run_logged([sys.executable, "-m", "sb87.records.schema", "upgrade", "--url", self.postgres.url("sb87"),
+                    "--app-role", PROJECT_DB_APP_ROLE], self.logs_dir / "project-db-migrate.log", env, 300,
+                   "python -m sb87.records.schema upgrade")
 
     def _celery_settings(self) -> dict[str, str] | None:
         if self.executor != "celery":
@@ -278,6 +298,8 @@ class Stack:
             airflow = str(VENV_BIN / "airflow")
             run_logged([airflow, "db", "migrate"], self.logs_dir / "db-migrate.log", env, 600,
                        "airflow db migrate")
+            if self.metadata_db == "postgres":
+                self._migrate_project_db(env)
             if self.auth == "fab":
                 run_logged([sys.executable, "-m", "sb87.people.accounts"], self.logs_dir / "roster-accounts.log",
                            env, 300, "python -m sb87.people.accounts")

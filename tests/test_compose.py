@@ -128,8 +128,10 @@ def code_connection_ids() -> set[str]:
 
 
 def settings_variables() -> set[str]:
-    """The `SB87_*` environment variables plugins/sb87/settings.py reads."""
-    source = (PLUGINS / "sb87" / "settings.py").read_text(encoding="utf-8")
+    """The `SB87_*` environment variables plugins/sb87/settings.py reads, and the deployment's own
+    one-shot command (the project database's migration, run by `airflow-init`)."""
+    source = "".join((PLUGINS / "sb87" / name).read_text(encoding="utf-8")
+                     for name in ("settings.py", "records/schema.py"))
     return {f"SB87_{name.upper()}" for name in Settings.__dataclass_fields__} | set(
         re.findall(r"[\"'](SB87_[A-Z0-9_]+)[\"']", source)
     )
@@ -525,7 +527,7 @@ def test_the_backup_pool_created_by_airflow_init_is_the_settings_pool(compose: d
 def test_the_modules_airflow_init_runs_exist() -> None:
     script = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]["airflow-init"]["command"][-1]
     modules = re.findall(r"python -m ([\w.]+)", script)
-    assert modules == ["sb87.people.accounts"]
+    assert modules == ["sb87.people.accounts", "sb87.records.schema"]
     for module in modules:
         assert module_file(module).is_file(), f"airflow-init runs {module}, which is not under plugins/"
 
@@ -609,7 +611,13 @@ def test_the_generated_env_satisfies_every_required_variable(compose: dict, gene
         if key.startswith("AIRFLOW_CONN_"):
             conn = json.loads(value)
             assert conn["conn_type"] in {"ssh", "smtp", "http", "postgres"}, key
-    assert json.loads(common["AIRFLOW_CONN_SB87_DB"])["password"] == env["POSTGRES_PASSWORD"]
+    # the pipeline logs in to its own database as sb87_app, which airflow-init creates with this password
+    project_db = json.loads(common["AIRFLOW_CONN_SB87_DB"])
+    assert (project_db["login"], project_db["password"]) == ("sb87_app", env["SB87_DB_APP_PASSWORD"])
+    assert env["SB87_DB_APP_PASSWORD"] != env["POSTGRES_PASSWORD"]
+    init = environment(resolved["services"]["airflow-init"])
+    assert init["SB87_DB_APP_PASSWORD"] == env["SB87_DB_APP_PASSWORD"]
+    assert env["POSTGRES_PASSWORD"] in init["SB87_DB_OWNER_URL"]
     api = json.loads(common["AIRFLOW_CONN_SB87_AIRFLOW_API"])
     assert (api["host"], api["port"], api["login"]) == ("airflow-apiserver", 8080, "sb87_service")
     assert api["password"] == env["SERVICE_ACCOUNT_PASSWORD"]

@@ -123,3 +123,25 @@ def task_error(dag_id: str, run_id: str, task_id: str, try_number: int, conn_id:
               if isinstance(entry, dict) and entry.get("level") in ("error", "critical")]
     line = " ".join((errors or events or ["(no error in the log)"])[-1].split())
     return line if len(line) <= 300 else line[:299] + "…"
+
+
+def run_state(dag_id: str, run_id: str, conn_id: str = API_CONN_ID) -> str | None:
+    """A run's state, or None when Airflow has no such run (deleted, or purged by `airflow db clean`)."""
+    with api_session(conn_id) as http:
+        response = http.get(run_path(dag_id, run_id))
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()["state"]
+
+
+def event_log(dag_id: str, run_id: str | None = None, event: str | None = None,
+              conn_id: str = API_CONN_ID) -> list[dict[str, Any]]:
+    """Airflow's audit log of a DAG (of one run, or of one event), oldest first."""
+    params: dict[str, Any] = {"dag_id": dag_id, "order_by": "when", "limit": 1000}
+    params |= {"run_id": run_id} if run_id else {}
+    params |= {"event": event} if event else {}
+    with api_session(conn_id) as http:
+        response = http.get("/api/v2/eventLogs", params=params)
+        response.raise_for_status()
+        return response.json()["event_logs"]

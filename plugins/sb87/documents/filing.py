@@ -29,7 +29,7 @@ from typing import Any
 from sb87.documents import pdf_layout
 from sb87.documents.memo import Memo, default_emblem, it_centre_memo, organisation_names, render_memo_body
 from sb87.notices.messages import macros
-from sb87.records import store
+from sb87.records import request_record, store
 from sb87.settings import Person, organisation, settings
 
 SERVER_DETAILS_SUBJECT = "เอกสารระบุรายละเอียดการรับฝากเครื่อง Server"
@@ -109,7 +109,7 @@ def server_details_pdf(run_id: str, request: Mapping[str, Any], receipt: str, en
     subject = f"{SERVER_DETAILS_SUBJECT} ({request['agency']})"
     if outgoing_no is None:
 
-        entry = store.register_document(store.project_engine(), run_id, GROUP_OUT_KIND, subject,
+        entry = request_record.register_number(store.project_engine(), run_id, GROUP_OUT_KIND, subject,
                                         when if isinstance(when, datetime) else None)
         outgoing_no = str(entry["number"])
     recorded = roster_signatory(str(endorsed.get("recorded_by_id", "")), str(endorsed.get("recorded_by", "")))

@@ -35,7 +35,7 @@ from airflow.exceptions import AirflowException
 from sqlalchemy.engine import Engine
 
 from sb87.notices.messages import build_message, render_notice
-from sb87.records import store
+from sb87.records import request_record, store
 from sb87.settings import organisation, settings
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,11 @@ def _record(engine: Engine, row: dict[str, Any], send: Send, now: datetime, refu
     else:
         values["claimed_until"] = None
         values["sent_at"] = datetime.now(UTC)
-    store.record_delivery(engine, row["id"], values)
+    if store.record_delivery(engine, row["id"], values) and state != QUEUED:
+        request_record.append(engine, row["run_id"], f"{request_record.NOTICE} {row['notice_key']}",
+                              request_record.NOTICE,
+                              {"kind": row["kind"], "subject": row["subject"], "message_id": row["message_id"],
+                               "delivered": delivered, "refused": all_refused, "state": state})
     if permanent:
         log.warning("notice %s (%s of %s): recipients refused: %s", row["message_id"], row["notice_key"],
                     row["run_id"], ", ".join(f"{r} ({v[0]})" for r, v in permanent.items()))

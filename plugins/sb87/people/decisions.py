@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sb87 import notices, steps
 from sb87.airflow_api import api_session, run_path
+from sb87.records import request_record, store
 from sb87.settings import TEMPLATES_DIR, Person, organisation, settings
 
 Assignees = Callable[[Mapping[str, Any]], list[Person]]
@@ -179,7 +180,8 @@ def verified_answer(dag_id: str, run_id: str, task_id: str, role: str) -> dict[s
     """The answer to a decision as Airflow recorded it, checked: who, what, when.
 
     Raises `DecisionNotVerified` unless a response was received, its author is among the decision's
-    assignees, and the roster gives that person `role`. Returns {option, params, by_id, by, at}.
+    assignees, and the roster gives that person `role`. Returns {option, params, by_id, by, at}, and
+    enters the decision in the request's record (who, when, which option, why, in which capacity).
     """
     record = hitl_record(dag_id, run_id, task_id)
     if not record or not record.get("response_received"):
@@ -192,5 +194,12 @@ def verified_answer(dag_id: str, run_id: str, task_id: str, role: str) -> dict[s
         raise DecisionNotVerified(
             f"{task_id}: answered by {by_id!r}, who is not an assignee with the roster role {role!r}"
         )
-    return {"option": record["chosen_options"][0], "params": dict(record.get("params_input") or {}),
-            "by_id": by_id, "by": by, "at": record["responded_at"]}
+    answer = {"option": record["chosen_options"][0], "params": dict(record.get("params_input") or {}),
+              "by_id": by_id, "by": by, "at": record["responded_at"]}
+    capacity = " ".join(org.person(by_id).position_lines()) or role
+    request_record.append(store.project_engine(), run_id, f"{request_record.DECISION} {task_id}",
+                          request_record.DECISION,
+                          {"task_id": task_id, "option": answer["option"], "by": by, "role": role,
+                           "reason": answer["params"].get("reason") or "", "params": answer["params"]},
+                          actor=by_id, at=datetime.fromisoformat(record["responded_at"]), capacity=capacity)
+    return answer

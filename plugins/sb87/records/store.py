@@ -2,7 +2,8 @@
 and the outbox of e-mail notices (`sb87_outbox`, driven by `sb87.notices.outbox`).
 
 It is not Airflow's metadata database: the connection `sb87_db` chooses it (PostgreSQL in
-production, a SQLite file by default). Tables are created on first use.
+production, a SQLite file by default). The schema changes only through the Alembic migrations of
+`sb87.records.schema`, applied on first use; the tables here must match them (a test compares).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from sb87.records import schema
 from sb87.timekeeping.thai_dates import buddhist_year
 
 DB_CONN_ID = "sb87_db"
@@ -136,8 +138,9 @@ outbox = Table(
 
 @cache
 def engine(url: str) -> Engine:
+    """The engine of `url`, its schema brought to the newest migration once per process."""
     eng = create_engine(url, future=True, pool_pre_ping=True)
-    metadata.create_all(eng)
+    schema.upgrade(eng)
     return eng
 
 

@@ -1,8 +1,11 @@
 """ปิดคำขอ — the close of every request (a teardown: it never decides the run's state).
 
 Per step: start, end, due, working days used, met / missed / failed, in the run note and the
-project's database. When a step failed, the IT Centre is alerted once, with the step, the error in
-one line and a link; the requester is told nothing of work that failed.
+project's database; every step's start and end and the outcome in the request's record. When a step
+failed, the IT Centre is alerted once, with the step, the error in one line and a link; the
+requester is told nothing of work that failed. When someone set a step's or the run's state by
+hand, the request is recorded as ended by hand by that person (`sb87.records.hand_ends`), and no
+step after it counts as met.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any
 from airflow.sdk import task
 
 from sb87 import notices, steps
-from sb87.airflow_api import append_run_note, run_tasks, task_error
+from sb87.airflow_api import append_run_note, event_log, run_tasks, task_error
 from sb87.notices.recipients import it_centre_copy
-from sb87.records import store
+from sb87.records import request_record, store
+from sb87.records.hand_ends import ENDING_EVENTS, describe, hand_writes, record_hand_end
 from sb87.settings import organisation, settings
 from sb87.timekeeping.deadlines import limits_from_config, step_clocks, summary_rows
 from sb87.timekeeping.workdays import default_calendar
@@ -34,14 +38,66 @@ def close_request(dag_run: Any = None) -> list[dict[str, Any]]:
     tasks = run_tasks(dag_run.dag_id, dag_run.run_id)
     cal = default_calendar()
     rows = summary_rows(step_clocks(tasks, limits_from_config(), cal), datetime.now(UTC), cal)
-    store.save_summary(store.project_engine(), dag_run.run_id, rows)
+    eng = store.project_engine()
+    writes = hand_writes(event_log(dag_run.dag_id, dag_run.run_id))
+    ending = [w for w in writes if w["event"] in HAND_ENDINGS]
+    if ending:
+        rows = [{**r, "met": BY_HAND} if not r["ended_at"] or r["ended_at"] >= _when(ending[0]) else r
+                for r in rows]
+    store.save_summary(eng, dag_run.run_id, rows)
+    record_steps(eng, dag_run.run_id, tasks, rows)
     lines = [f"{r['step']}: {r['working_days_used']} วันทำการ ({r['met']})" for r in rows]
     failed = [t for t in tasks if t.get("state") == "failed"]
     if failed:
         lines.insert(0, alert_failure(dag_run, failed[0]))
+    if ending:
+        record_hand_end(eng, dag_run.dag_id, dag_run.run_id, ending)
+        lines.insert(0, f"ปิดด้วยมือ: {describe(ending[0])}")
+    else:
+        request_record.append(eng, dag_run.run_id, request_record.OUTCOME, request_record.OUTCOME,
+                              {"outcome": outcome_of(tasks), "rewound_by_hand": [describe(w) for w in writes]})
     append_run_note(dag_run.dag_id, dag_run.run_id, "\n".join(["สรุปเวลา:", *lines]))
     return [{**r, **{k: r[k].isoformat() if r[k] else None for k in ("started_at", "ended_at", "due_at")}}
             for r in rows]
+
+
+#: Writes that end a request by hand; a clear (also in `ENDING_EVENTS`) rewinds it, and the pipeline
+#: then runs on to its own close, which notes who rewound it.
+HAND_ENDINGS = {event for event in ENDING_EVENTS if event.startswith(("patch_", "delete_"))}
+BY_HAND = "by_hand"
+
+
+def _when(write: Mapping[str, Any]) -> datetime:
+    return datetime.fromisoformat(write["at"]) if isinstance(write["at"], str) else write["at"]
+
+
+def outcome_of(tasks: list[Mapping[str, Any]]) -> str:
+    """What the pipeline's run came to: failed, rejected, or completed (the result memo sent)."""
+    states = {t["task_id"]: t.get("state") for t in tasks}
+    if "failed" in states.values():
+        return request_record.FAILED
+    if states.get(steps.NOTIFY_REJECTION) == "success":
+        return request_record.REJECTED
+    if states.get(steps.NOTIFY_RESULT) == "success":
+        return request_record.COMPLETED
+    return request_record.FAILED
+
+
+def record_steps(eng: Any, run_id: str, tasks: list[Mapping[str, Any]], rows: list[Mapping[str, Any]]) -> None:
+    """Each step's start and end (its first task's start, its last task's end) into the request's record,
+    with the due time and met / missed where the step has a limit."""
+    limits = {r["step"]: r for r in rows}
+    for step in steps.STEPS:
+        ran = [t for t in tasks if step.owns(t["task_id"]) and t.get("start_date")]
+        if not ran:
+            continue
+        ends = [t["end_date"] for t in ran if t.get("end_date")]
+        row = limits.get(step.key, {})
+        request_record.append(eng, run_id, f"{request_record.STEP} {step.key}", request_record.STEP, {
+            "step": step.number, "title": step.title, "started_at": min(t["start_date"] for t in ran),
+            "ended_at": max(ends) if ends else None, "states": sorted({t.get("state") or "none" for t in ran}),
+            "due_at": row.get("due_at"), "working_days_used": row.get("working_days_used"), "met": row.get("met"),
+        })
 
 
 def alert_failure(dag_run: Any, task: Mapping[str, Any]) -> str:

@@ -22,7 +22,7 @@ from sb87.backup.operator import run_on_backup_host, snapshot_as_of
 from sb87.intake_rules.request import RequestInvalid
 from sb87.intake_rules.request import validate_request as checked_request
 from sb87.notices.recipients import it_centre_copy, requester
-from sb87.records import store
+from sb87.records import request_record, store
 from sb87.records.run_note import request_summary
 from sb87.settings import organisation, registered_servers, settings
 from sb87.timekeeping.deadlines import due_from_now, limits_from_config
@@ -44,9 +44,14 @@ def validate_request(params: Mapping[str, Any] | None = None, dag_run: Any = Non
 
 
 @task(task_display_name="ขั้นตอนที่ 1 ลงทะเบียนรับ (เลขรับ)", retries=2)
-def register_receipt(request: Mapping[str, Any], run_id: str | None = None) -> str:
-    """The receipt number (เลขรับ) in the document register; a retry keeps the same number."""
-    entry = store.register_document(store.project_engine(), run_id, "in", request["subject"], datetime.now(UTC))
+def register_receipt(request: Mapping[str, Any], dag_run: Any = None) -> str:
+    """The request as filed and its receipt number (เลขรับ) in the request's record and the document
+    register; a retry keeps the same number."""
+    eng, run_id = store.project_engine(), dag_run.run_id
+    filed_by = getattr(dag_run, "triggering_user_name", None) or "unknown"
+    request_record.append(eng, run_id, request_record.FILED, request_record.FILED, {"request": dict(request)},
+                          actor=filed_by, at=dag_run.start_date or datetime.now(UTC))
+    entry = request_record.register_number(eng, run_id, "in", request["subject"], datetime.now(UTC))
     return f"{entry['number']}/{entry['year_be']}"
 
 

@@ -18,7 +18,7 @@ from sb87 import documents, notices, steps
 from sb87.airflow_api import append_run_note, set_run_note
 from sb87.backup.results import restore_outcome, server_outcomes
 from sb87.notices.recipients import memo_copies, requester
-from sb87.records import store
+from sb87.records import request_record, store
 from sb87.records.run_note import done_note
 from sb87.settings import organisation, settings
 from sb87.timekeeping.thai_dates import bangkok_date
@@ -37,7 +37,7 @@ def outgoing_memo(run_id: str, kind: str, context: Mapping[str, Any]) -> dict[st
     Returns `{"number", "date", "path"}` for the e-mail that carries it.
     """
 
-    entry = store.register_document(store.project_engine(), run_id, "out", context["request"]["subject"],
+    entry = request_record.register_number(store.project_engine(), run_id, "out", context["request"]["subject"],
                                     datetime.now(UTC))
     # The number runs per Buddhist-Era year; the memo's date says which year it belongs to.
     path = documents.outgoing_memo_pdf(run_id, kind, str(entry["number"]), entry["registered_at"], context)
