@@ -13,8 +13,11 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +29,7 @@ from markdown_it import MarkdownIt
 from sb87 import steps
 from sb87.backup.datapath import SCHEDULED_TAG, cron_entry_command
 from sb87.intake_rules.field_rules import FIELD_RULES
+from sb87.records import request_record, store
 from sb87.steps import APPROVE, ENDORSE, ORDER, REJECT, SEND_BACK, SUBMIT, details_task, review_task
 from stack import read_mail
 from stack.rest_driver import (
@@ -581,6 +585,8 @@ def test_nobody_on_the_roster_can_end_rewind_or_erase_a_waiting_request(airflow_
     run_path = f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}"
     note_before = admin.get(run_path)[1]["note"]
     mail_before = len(read_mail(airflow_stack.mail_dir))
+    record_before = request_record.entries(_project_db(airflow_stack), run_id)
+    assert record_before[0]["kind"] == request_record.FILED and record_before[0]["actor"] == "staff_somchai"
 
     def filled(value: Any) -> Any:
         if isinstance(value, str):
@@ -601,6 +607,7 @@ def test_nobody_on_the_roster_can_end_rewind_or_erase_a_waiting_request(airflow_
     assert status == 200 and run["state"] == "running" and run["note"] == note_before
     time.sleep(3)  # an ended run would have sent its notices by now: none may arrive
     assert len(read_mail(airflow_stack.mail_dir)) == mail_before
+    assert request_record.entries(_project_db(airflow_stack), run_id) == record_before
     # The request carries on as if nobody had tried.
     answer(airflow_stack.client("itc_director"), run_id, steps.DIRECTOR_DECISION, REJECT,
            {"reason": "ทดสอบสิทธิ์", "sub_units": []})
@@ -698,3 +705,70 @@ def test_waiting_decisions_survive_a_killed_scheduler(airflow_stack, data_dir: s
         assert wait_for_run(admin, run_id, timeout=max(1, deadline - time.monotonic())) == "success"
     health = airflow_stack.health()
     assert health and health["scheduler"]["status"] == "healthy", health
+
+
+def _project_db(stack) -> Any:
+    """The project's own database, logged in as the pipeline's role (the connection sb87_db)."""
+    conn = {"login": None, "password": None, "port": None, **json.loads(stack.env["AIRFLOW_CONN_SB87_DB"])}
+    return store.engine(store.url_of(SimpleNamespace(**conn)))
+
+
+def _watch_once(stack) -> None:
+    status, body = trigger(stack.client("admin"), {}, dag_id="sb87_step_deadline_watch")
+    assert status == 200, body
+    assert wait_for_run(stack.client("admin"), body["dag_run_id"], dag_id="sb87_step_deadline_watch",
+                        timeout=180) == "success"
+
+
+def test_a_request_ended_by_hand_is_recorded_with_who_did_it_and_its_record_outlives_the_run(
+        airflow_stack, data_dir: str) -> None:
+    """An admin marks one waiting request successful, and marks another failed and deletes it (Airflow 3.3
+    deletes no running run): each is recorded as ended by hand by admin (never as met), the IT Centre is
+    alerted once for each, and the records stay whole after the runs are gone and `airflow db clean` has
+    purged Airflow's tables."""
+    admin = airflow_stack.client("admin")
+    marked = _start_request(airflow_stack, _conf(data_dir, memo_no="ทล 0601/8101"))
+    deleted = _start_request(airflow_stack, _conf(data_dir, memo_no="ทล 0601/8102"))
+    eng = _project_db(airflow_stack)
+    filed = {run: request_record.entries(eng, run) for run in (marked, deleted)}
+    assert filed[deleted][0]["detail"]["request"]["memo_no"] == "ทล 0601/8102"
+    assert [e["detail"]["kind"] for e in filed[deleted] if e["kind"] == request_record.NUMBER] == ["in"]
+
+    def path(run_id: str) -> str:
+        return f"dags/{steps.DAG_ID}/dagRuns/{quote(run_id, safe='')}"
+
+    assert admin.patch(path(marked), json={"state": "success"})[0] == 200
+    assert admin.patch(path(deleted), json={"state": "failed"})[0] == 200
+    # Its close (a teardown) still runs, and the run counts as running until it ends; Airflow then gives the
+    # run its state from the close's (success): the state proves nothing, the record says what happened.
+    assert wait_for_run(admin, deleted, timeout=120) in ("failed", "success")
+    assert admin.delete(path(deleted))[0] == 204
+    _watch_once(airflow_stack)
+    _watch_once(airflow_stack)  # a second round records and sends nothing new
+
+    for run_id, how in ((marked, "ตั้งสถานะคำขอเป็น success โดย admin"),
+                        (deleted, "ตั้งสถานะคำขอเป็น failed โดย admin")):
+        entries = request_record.entries(eng, run_id)
+        assert entries[:len(filed[run_id])] == filed[run_id], "what was recorded before is unchanged"
+        [outcome] = [e for e in entries if e["kind"] == request_record.OUTCOME]
+        assert (outcome["detail"]["outcome"], outcome["actor"], outcome["detail"]["how"]) == (
+            request_record.ENDED_BY_HAND, "admin", how)
+        alerts = [m for m in read_mail(airflow_stack.mail_dir) if "ถูกปิดด้วยมือ" in str(m["Subject"])
+                  and run_id in m.get_body(("plain",)).get_content()]
+        assert len(alerts) == 1, [str(m["Subject"]) for m in alerts]
+        assert "โดย admin" in str(alerts[0]["Subject"])
+        assert {a.addr_spec for a in alerts[0]["To"].addresses} == {"itc@doh.example.go.th"}
+        assert how in alerts[0].get_body(("plain",)).get_content()
+        steps_met = [e["detail"]["step"] for e in entries if e["kind"] == request_record.STEP
+                     and e["detail"]["met"] == "met" and e["detail"]["step"] > 1]
+        assert not steps_met, f"a step after the director's was counted as met: {steps_met}"
+
+    before = {run_id: request_record.entries(eng, run_id) for run_id in (marked, deleted)}
+    cutoff = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    time.sleep(1.5)
+    clean = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "clean", "--clean-before-timestamp",
+                            cutoff, "--dag-ids", steps.DAG_ID, "--tables", "dag_run,log", "--skip-archive", "--yes"],
+                           env=airflow_stack.env, capture_output=True, text=True, timeout=240)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    assert admin.get(path(marked))[0] == 404, "airflow db clean purged the run"
+    assert {run_id: request_record.entries(eng, run_id) for run_id in (marked, deleted)} == before

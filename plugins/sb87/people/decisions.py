@@ -196,7 +196,7 @@ def verified_answer(dag_id: str, run_id: str, task_id: str, role: str) -> dict[s
         )
     answer = {"option": record["chosen_options"][0], "params": dict(record.get("params_input") or {}),
               "by_id": by_id, "by": by, "at": record["responded_at"]}
-    capacity = " ".join(org.person(by_id).position_lines()) or role
+    capacity = " ".join(org.person(by_id).position_lines) or role
     request_record.append(store.project_engine(), run_id, f"{request_record.DECISION} {task_id}",
                           request_record.DECISION,
                           {"task_id": task_id, "option": answer["option"], "by": by, "role": role,

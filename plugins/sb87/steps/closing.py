@@ -88,7 +88,7 @@ def record_steps(eng: Any, run_id: str, tasks: list[Mapping[str, Any]], rows: li
     with the due time and met / missed where the step has a limit."""
     limits = {r["step"]: r for r in rows}
     for step in steps.STEPS:
-        ran = [t for t in tasks if step.owns(t["task_id"]) and t.get("start_date")]
+        ran = [t for t in tasks if step.owns(t["task_id"]) and t.get("start_date") and t.get("state") != "skipped"]
         if not ran:
             continue
         ends = [t["end_date"] for t in ran if t.get("end_date")]
