@@ -555,6 +555,12 @@ def test_a_forged_approval_is_refused_and_stops_the_run_before_ssh(airflow_stack
     decision_mails = [m for m in _mail_for(airflow_stack, memo_no) if "รับเรื่องแล้ว" not in str(m["Subject"])]
     assert all("SB-8-7" in str(m["Subject"]) and "itc@doh.example.go.th" in str(m["To"]) for m in decision_mails)
     assert not _mail_for(airflow_stack, memo_no, "แจ้งผลการดำเนินงาน")
+    # The request's record says who ended it, and how; no decision is entered for it.
+    entries = request_record.entries(_project_db(airflow_stack), run_id)
+    [outcome] = [e for e in entries if e["kind"] == request_record.OUTCOME]
+    assert (outcome["actor"], outcome["detail"]["outcome"], outcome["detail"]["how"]) == (
+        "admin", request_record.ENDED_BY_HAND, f"ตั้งสถานะงาน {steps.DIRECTOR_DECISION} เป็น success โดย admin")
+    assert not [e for e in entries if e["kind"] == request_record.DECISION]
 
 
 #: Every REST write that ends, rewinds or erases a request, as (name, method, path under the run or DAG,

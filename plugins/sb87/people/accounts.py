@@ -13,8 +13,9 @@ Safe to run on every start (the compose file's `airflow-init` does):
   or a generated one written back to that file (mode 600); an existing user keeps their password,
   and gets the roster's name, e-mail and SB87 roles (roles from outside SB-8-7 are kept);
 - someone who left the roster loses the SB87 roles, and is deactivated if no role is left;
-- the service account of connection `sb87_airflow_api` gets the "Op" role and the connection's
-  password (the connection is its source of truth); `SB87_ADMIN_USERNAME`, if set, an "Admin".
+- the service account of connection `sb87_airflow_api` gets the "Op" role, "SB87 Audit Reader" (the
+  audit log tells who ended a request by hand) and the connection's password (the connection is
+  its source of truth); `SB87_ADMIN_USERNAME`, if set, an "Admin".
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ ROLE_NAMES = {
     "operator": "SB87 Operator",
 }
 REQUIRED_ACTIONS_MENU = ("menu_access", "HITL Detail")
+#: The pipeline's service account reads Airflow's audit log (who ended a request by hand,
+#: `sb87.records.hand_ends`); FAB gives that only to Admin, so it has a role of its own for it.
+AUDIT_READER = "SB87 Audit Reader"
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ def role_permissions(sm: Any) -> list[dict[str, Any]]:
     people = without_forgery([*sm.VIEWER_PERMISSIONS, *sm.USER_PERMISSIONS, REQUIRED_ACTIONS_MENU])
     perms = {"it_director": people, "group_director": people, "staff": people,
              "operator": without_forgery([*people, *sm.OP_PERMISSIONS])}
-    return [{"role": ROLE_NAMES[key], "perms": perms[key]} for key in ROLE_NAMES]
+    return [*({"role": ROLE_NAMES[key], "perms": perms[key]} for key in ROLE_NAMES),
+            {"role": AUDIT_READER, "perms": [("can_read", "Audit Logs")]}]
 
 
 def _load_passwords(path: Path | None) -> dict[str, str]:
@@ -146,7 +151,7 @@ def service_accounts() -> list[Account]:
     api = Connection.get_connection_from_secrets(API_CONN_ID)
     if not api.login or not api.password:
         raise ValueError(f"connection {API_CONN_ID} needs a login and a password (the service account)")
-    found = [Account(api.login, f"{api.login}@localhost", "SB-8-7", "service", ("Op",), api.password)]
+    found = [Account(api.login, f"{api.login}@localhost", "SB-8-7", "service", ("Op", AUDIT_READER), api.password)]
     if settings().admin_username:
         found.append(Account(settings().admin_username, f"{settings().admin_username}@localhost", "Airflow",
                              "admin", ("Admin",)))

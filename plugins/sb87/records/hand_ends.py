@@ -47,11 +47,16 @@ WHAT = {
 }
 
 
-def hand_writes(events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The writes among audit-log `events` that end, rewind or erase a request, oldest first."""
+def hand_writes(events: list[Mapping[str, Any]], refused: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The writes among audit-log `events` that end, rewind or erase a request, oldest first.
+
+    `refused`: users who may not make these writes (everyone on the roster, `sb87.people.auth`).
+    Airflow 3.3 logs some writes (`patch_task_instance`) before it checks access, so their refused
+    attempts are in the log too: attempts, not acts.
+    """
     found = []
     for event in events:
-        if event.get("event") not in ENDING_EVENTS:
+        if event.get("event") not in ENDING_EVENTS or event.get("owner") in refused:
             continue
         field = ENDING_EVENTS[event["event"]]
         extra = event.get("extra") or {}
@@ -61,6 +66,11 @@ def hand_writes(events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         found.append({"event": event["event"], "by": event.get("owner") or "unknown", "at": event.get("when"),
                       "task": event.get("task_id") or "", "state": extra.get(field) if field else ""})
     return sorted(found, key=lambda w: str(w["at"]))
+
+
+def roster_ids() -> frozenset[str]:
+    """Everyone on the roster: none of them may end a request by hand (`sb87.people.auth`)."""
+    return frozenset(p.id for p in organisation().people)
 
 
 def describe(write: Mapping[str, Any]) -> str:
@@ -98,7 +108,7 @@ def sweep(dag_id: str, eng: Engine) -> list[str]:
                          for t in run_tasks(dag_id, run_id))
             if closed:
                 continue  # the close ran and recorded the outcome after the sweep listed the request
-        writes = hand_writes(event_log(dag_id, run_id) + event_log(dag_id, event="delete_dag"))
+        writes = hand_writes(event_log(dag_id, run_id) + event_log(dag_id, event="delete_dag"), roster_ids())
         if not writes and state is None:
             writes = [{"event": "vanished", "by": "unknown", "at": None, "task": "", "state": ""}]
         if writes and record_hand_end(eng, dag_id, run_id, writes):

@@ -20,7 +20,7 @@ from sb87 import notices, steps
 from sb87.airflow_api import append_run_note, event_log, run_tasks, task_error
 from sb87.notices.recipients import it_centre_copy
 from sb87.records import request_record, store
-from sb87.records.hand_ends import ENDING_EVENTS, describe, hand_writes, record_hand_end
+from sb87.records.hand_ends import ENDING_EVENTS, describe, hand_writes, record_hand_end, roster_ids
 from sb87.settings import organisation, settings
 from sb87.timekeeping.deadlines import limits_from_config, step_clocks, summary_rows
 from sb87.timekeeping.workdays import default_calendar
@@ -39,7 +39,7 @@ def close_request(dag_run: Any = None) -> list[dict[str, Any]]:
     cal = default_calendar()
     rows = summary_rows(step_clocks(tasks, limits_from_config(), cal), datetime.now(UTC), cal)
     eng = store.project_engine()
-    writes = hand_writes(event_log(dag_run.dag_id, dag_run.run_id))
+    writes = hand_writes(event_log(dag_run.dag_id, dag_run.run_id), roster_ids())
     ending = [w for w in writes if w["event"] in HAND_ENDINGS]
     if ending:
         rows = [{**r, "met": BY_HAND} if not r["ended_at"] or r["ended_at"] >= _when(ending[0]) else r
