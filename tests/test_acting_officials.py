@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -193,3 +193,120 @@ def test_acting_for_lists_the_acting_official_of_a_role_or_a_person(monkeypatch:
             ("group_director", acting.ACTING_IN_POST, DIRECTOR_POST, DIRECTOR_AWAY["order"])]
         assert found[0].capacity == f"รักษาราชการแทน {DIRECTOR_POST}"
     assert check("group_director") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The deadline watch, the memo, the auth managers: the same rules where they are applied
+
+
+def _use(raw: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "sb87.json"
+    path.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("SB87_CONFIG", str(path))
+
+
+def _waiting_director_decision(run_id: str, raised: datetime) -> dict:
+    from sb87 import steps
+
+    return {"dag_run_id": run_id, "note": "", "tasks": [
+        {"task_id": steps.VALIDATE, "state": "success", "start_date": raised.isoformat(),
+         "end_date": raised.isoformat()},
+        {"task_id": steps.DIRECTOR_DECISION, "state": "awaiting_input", "start_date": raised.isoformat(),
+         "end_date": None}]}
+
+
+def _watch(tmp_path: Path) -> tuple[Callable[[datetime, list[dict]], list[dict]], list[tuple[str, dict, list]]]:
+    from sb87.records import store
+    from sb87.timekeeping.deadlines import process
+    from sb87.timekeeping.workdays import WorkingCalendar
+
+    eng = store.engine(f"sqlite:///{tmp_path / 'sb87.db'}")
+    sent: list[tuple[str, dict, list]] = []
+    limits = {"director_decision": 1}
+    return (lambda now, runs: process(runs, now, WorkingCalendar(), limits, eng,
+                                      lambda level, ctx, to: sent.append((level, ctx, to))), sent)
+
+
+def test_a_director_away_with_no_order_escalates_once_to_the_next_in_precedence_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sb87.notices.messages import render_notice
+
+    leave = [{"person": "itc_director", "from": "2026-11-23", "to": "2026-11-27", "kind": "ลาพักผ่อน"}]
+    _use(roster(leave=leave), tmp_path, monkeypatch)
+    watch, sent = _watch(tmp_path)
+    runs = [_waiting_director_decision("manual__leave", at("2026-11-24T10:00"))]
+    assert [e["level"] for e in watch(at("2026-11-26T10:00"), runs)] == ["warning", "breach", "escalation"]
+    assert watch(at("2026-11-26T16:00"), runs) == []  # once
+    to = {level: [email for _, email in people] for level, _, people in sent}
+    assert to == {"warning": ["group.director@doh.example.go.th"], "breach": ["itc@doh.example.go.th"],
+                  "escalation": ["group.director@doh.example.go.th"]}
+    [escalation] = [ctx for level, ctx, _ in sent if level == "escalation"]
+    text = render_notice("deadline", {**escalation, "org": BASE["organisation"]}).text
+    assert "ลาพักผ่อน" in text and "ไม่มีคำสั่งให้ผู้ใดรักษาราชการแทน" in text and "ลำดับถัดไป" in text
+
+
+def test_under_an_order_the_warnings_of_the_absent_director_go_to_the_acting_official(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = {**DIRECTOR_AWAY, "from": "2026-11-23", "to": "2026-11-27"}
+    _use(roster(appointments=[order]), tmp_path, monkeypatch)
+    watch, sent = _watch(tmp_path)
+    watch(at("2026-11-24T16:30"), [_waiting_director_decision("manual__order", at("2026-11-24T10:00"))])
+    [(level, context, to)] = sent
+    assert (level, to) == ("warning", [("ผู้อำนวยการกลุ่มระบบเครือข่าย", "group.director@doh.example.go.th")])
+    assert any("12/2569" in line for line in context["why"])
+
+
+def _signature(pdf: Path) -> list[str]:
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    at_name = next(i for i, line in enumerate(lines) if line.startswith("(") and line.endswith(")"))
+    return lines[at_name: at_name + 4]
+
+
+def test_memos_made_under_an_order_carry_the_acting_signature_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sb87 import documents
+
+    monkeypatch.setenv("SB87_DOCUMENTS_DIR", str(tmp_path / "documents"))
+    request = json.loads((PROJECT_ROOT / "config" / "sample_request.json").read_text(encoding="utf-8"))
+    context = {"request": request, "org": BASE["organisation"], "receipt": "457/2569",
+               "decision": {"approved": False, "reason": "ขอให้ระบุขนาดข้อมูล", "sub_units": []}}
+    order = {**DIRECTOR_AWAY, "from": "2026-11-23", "to": "2026-11-27"}
+    _use(roster(appointments=[order]), tmp_path, monkeypatch)
+    under_order = documents.outgoing_memo_pdf("manual__acting", "rejection", "1236", at("2026-11-24T10:30"), context)
+    assert _signature(under_order) == ["(นายประเสริฐ มั่นคง)", "ผู้อำนวยการกลุ่มระบบเครือข่าย", "รักษาราชการแทน",
+                                       DIRECTOR_POST]
+    after = documents.outgoing_memo_pdf("manual__after", "rejection", "1237", at("2026-11-30T10:30"), context)
+    assert _signature(after)[:2] == ["(นายสมศักดิ์ ตัวอย่าง)", DIRECTOR_POST]
+
+
+class _User:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_id(self) -> str:
+        return self.name
+
+    def get_name(self) -> str:
+        return self.name
+
+
+@pytest.mark.parametrize("manager", ["RosterSimpleAuthManager", "RosterFabAuthManager"])
+def test_both_auth_managers_follow_the_order_at_answer_time(manager: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from sb87.people import auth
+
+    check = getattr(auth, manager).is_authorized_hitl_task
+    now = datetime.now(UTC)
+    in_force = {**DIRECTOR_AWAY, "from": (now - timedelta(hours=1)).astimezone(BKK).strftime("%Y-%m-%dT%H:%M"),
+                "to": (now + timedelta(hours=1)).astimezone(BKK).strftime("%Y-%m-%dT%H:%M")}
+    assigned = {"itc_director"}
+    _use(roster(), tmp_path, monkeypatch)
+    assert [check(None, assigned_users=assigned, user=_User(u)) for u in ("itc_director", "group_director")] == [
+        True, False]
+    _use(roster(appointments=[in_force]), tmp_path, monkeypatch)
+    assert [check(None, assigned_users=assigned, user=_User(u))
+            for u in ("itc_director", "group_director", "staff_suda")] == [False, True, False]
