@@ -33,6 +33,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sb87.timekeeping.thai_dates import thai_date_short
+
 ACTING_IN_POST = "รักษาราชการแทน"
 ACTING_BY_DELEGATION = "ปฏิบัติราชการแทน"
 KINDS = (ACTING_IN_POST, ACTING_BY_DELEGATION)
@@ -342,7 +344,8 @@ def in_office(raw: Mapping[str, Any], person: str, when: datetime) -> list[InOff
     reason = _absence(raw, person, when)
     acting = acting_for_in(raw, person, when)
     if acting:
-        return [InOffice(a.person, a.name, a.email, f"{reason} ท่าน{a.capacity} ตาม{a.order}") for a in acting]
+        return [InOffice(a.person, a.name, a.email, f"{reason} จึงแจ้งท่านซึ่ง{a.capacity} ตาม{a.order}")
+                for a in acting]
     precedence = _section(raw).get("precedence") or {}
     for post in [person, *people[person].get("roles", ())]:
         for pid in precedence.get(post, []):
@@ -358,5 +361,13 @@ def _absence(raw: Mapping[str, Any], person: str, when: datetime) -> str:
     name = _people(raw)[person]["name"]
     leave = on_leave(raw, person, when)
     if leave:
-        return f"{name} {leave.kind} ถึง {_local(leave.end)} น."
+        return f"{name} {leave.kind} ถึง {_until(leave.end)}"
     return f"{name} ไม่อยู่ปฏิบัติราชการ"
+
+
+def _until(end: datetime) -> str:
+    """`27 พ.ย. 2569` for leave that ends with a whole day, else `27 พ.ย. 2569 เวลา 12.00 น.`."""
+    local = end.astimezone(BANGKOK)
+    if local.time() == time(0):
+        return thai_date_short((local - timedelta(days=1)).date())
+    return thai_date_short(local)
