@@ -310,3 +310,10 @@ def test_both_auth_managers_follow_the_order_at_answer_time(manager: str, tmp_pa
     _use(roster(appointments=[in_force]), tmp_path, monkeypatch)
     assert [check(None, assigned_users=assigned, user=_User(u))
             for u in ("itc_director", "group_director", "staff_suda")] == [False, True, False]
+
+
+def test_someone_who_left_the_roster_is_passed_over_in_the_precedence_list() -> None:
+    raw = roster(leave=[{"person": "group_director", "from": "2026-12-07", "to": "2026-12-11"}])
+    raw["users"] = [u for u in raw["users"] if u["id"] != "staff_somchai"]
+    acting.validate(raw)
+    assert [p.person for p in acting.in_office(raw, "group_director", at("2026-12-08T10:00"))] == ["staff_suda"]

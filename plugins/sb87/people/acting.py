@@ -206,12 +206,11 @@ def validate(raw: Mapping[str, Any]) -> None:
         for other in away[:i]:
             if other.person == leave.person and other.start < leave.end and leave.start < other.end:
                 raise RosterError(f"{leave.label}: overlaps {other.label}")
+    # A precedence list naming someone who has left the roster is not refused: it is a standing list, and
+    # a departure must not stop the service; `in_office` passes over whoever is not in `users`.
     for post, names in (_section(raw).get("precedence") or {}).items():
-        if post not in people and post not in roles and post not in DECISION_ROLES:
-            raise RosterError(f"acting.precedence[{post!r}]: neither a person nor a role in the roster")
-        for pid in names:
-            if pid not in people:
-                raise RosterError(f"acting.precedence[{post!r}]: {pid!r} is not in the roster (users)")
+        if not isinstance(names, list) or not all(isinstance(pid, str) for pid in names):
+            raise RosterError(f"acting.precedence[{post!r}]: must be a list of roster ids")
     # Who can answer changes only where a period starts or ends: checking those instants covers all time.
     moments = sorted({t for a in found for t in (a.start, a.end)} | {t for lv in away for t in (lv.start, lv.end)})
     for role in DECISION_ROLES:
@@ -349,7 +348,7 @@ def in_office(raw: Mapping[str, Any], person: str, when: datetime) -> list[InOff
     precedence = _section(raw).get("precedence") or {}
     for post in [person, *people[person].get("roles", ())]:
         for pid in precedence.get(post, []):
-            if pid != person and not away(raw, pid, when):
+            if pid != person and pid in people and not away(raw, pid, when):
                 nxt = people[pid]
                 return [InOffice(pid, nxt["name"], nxt["email"],
                                  f"{reason} และไม่มีคำสั่งให้ผู้ใดรักษาราชการแทน จึงแจ้งท่านซึ่งเป็นลำดับถัดไป"
