@@ -212,11 +212,17 @@ def verified_answer(dag_id: str, run_id: str, task_id: str, role: str) -> dict[s
 
 def waiting_decisions(dag_id: str) -> list[dict[str, Any]]:
     """Airflow's human-in-the-loop records of `dag_id`'s decisions still waiting for an answer."""
+    found: list[dict[str, Any]] = []
     with api_session() as http:
-        response = http.get(f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails",
-                            params={"response_received": "false", "limit": 1000})
-        response.raise_for_status()
-        return list(response.json()["hitl_details"])
+        while True:  # page by page: the api-server caps a page (`maximum_page_limit`, 100 by default)
+            response = http.get(f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails",
+                                params={"response_received": "false", "limit": 100, "offset": len(found)})
+            response.raise_for_status()
+            body = response.json()
+            page = list(body["hitl_details"])
+            found += page
+            if not page or len(found) >= body["total_entries"]:
+                return found
 
 
 def announce_acting_officials(dag_id: str, now: datetime | None = None) -> list[dict[str, str]]:
