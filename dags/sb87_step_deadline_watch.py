@@ -7,7 +7,11 @@ Centre's extra days off), sends for each open step, once each:
 
 - a **warning** to the step's assignees at 75 % of its limit,
 - an **alert** to the IT Centre when the limit is reached,
-- an **escalation** to the IT Centre Director one working day later.
+- an **escalation** to the IT Centre Director one working day later;
+
+a notice for someone away goes to the acting official of an order in force, else to the next in
+precedence in office, saying why. Acting officials whose order started while a decision waits get
+its link by e-mail.
 
 Every notice is recorded in the project's database (`sb87_step_events`) before it is sent, so a
 restarted or overlapping watch sends nothing twice. Limits: `step_limits_working_days` in the
@@ -59,5 +63,16 @@ with DAG(
 
         return sweep("sb87_server_backup_service", store.project_engine())
 
+    @task(task_display_name="แจ้งผู้รักษาราชการแทนถึงเรื่องที่รอพิจารณา", retries=2, retry_delay=timedelta(minutes=1))
+    def tell_acting_officials() -> list[dict]:
+        """
+        E-mails each acting official whose order is in force the link to every decision waiting for the
+        official they act for, once per decision, person and order (docs/acting-officials.md).
+        """
+        from sb87.people.decisions import announce_acting_officials
+
+        return announce_acting_officials("sb87_server_backup_service")
+
     check_open_requests()
     find_requests_ended_by_hand()
+    tell_acting_officials()

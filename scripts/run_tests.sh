@@ -29,11 +29,11 @@ part() {  # part NAME MODES PYTEST-ARGS...: one pytest process, its output in NA
 names=(embedded-faults embedded rest)
 if [ "${CI:-}" = "true" ]; then
   { part embedded-faults local -m stack tests/test_end_to_end.py -k "$FAULTS" "$@"
-    part embedded local -m stack tests/test_end_to_end.py tests/test_browser.py -k "not ($FAULTS)" "$@"; } &
+    part embedded local -m stack tests/test_end_to_end.py tests/test_acting_stack.py tests/test_browser.py -k "not ($FAULTS)" "$@"; } &
   part rest celery --ignore=tests/test_browser.py "$@" &
 else
   part embedded-faults local -m stack tests/test_end_to_end.py -k "$FAULTS" "$@" &
-  part embedded local -m stack tests/test_end_to_end.py tests/test_browser.py -k "not ($FAULTS)" "$@" &
+  part embedded local -m stack tests/test_end_to_end.py tests/test_acting_stack.py tests/test_browser.py -k "not ($FAULTS)" "$@" &
   part rest celery --ignore=tests/test_browser.py "$@" &
 fi
 wait

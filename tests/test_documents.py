@@ -331,8 +331,9 @@ def test_acting_signatory_signs_with_the_configured_wording(
     custom_config(tmp_path, monkeypatch, make_acting)
     lines = lines_of(pdftotext(memo_kinds()["result"](), "-layout"))
     name_at = lines.index("(นายประเสริฐ มั่นคง)")
-    assert lines[name_at + 1 : name_at + 3] == ["ผู้อำนวยการกลุ่มระบบเครือข่าย",
-                                               f"{acting}ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ"]
+    # Name, own position, the acting line, the post acted for: each on its own line (issue 24).
+    assert lines[name_at + 1 : name_at + 4] == ["ผู้อำนวยการกลุ่มระบบเครือข่าย", acting,
+                                               "ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ"]
 
 
 def test_outgoing_memos_are_signed_by_the_configured_person(memo_pdf: Path) -> None:

@@ -50,10 +50,11 @@ class Person:
 
     @property
     def position_lines(self) -> list[str]:
-        """The lines under the typed name: the position, then e.g. "รักษาราชการแทน ผู้อำนวยการ…"."""
+        """The lines under the typed name: the position, then the acting line and the post acted for,
+        each on its own line (docs/acting-officials.md)."""
         lines = [self.position] if self.position else []
         if self.acting and self.acting_for:
-            lines.append(f"{self.acting}{self.acting_for}")
+            lines += [self.acting, self.acting_for]
         return lines
 
 
@@ -110,13 +111,23 @@ class Organisation:
 
 
 @lru_cache(maxsize=4)
-def _load(path: str) -> Organisation:
-    return Organisation(json.loads(Path(path).read_text(encoding="utf-8")))
+def _load(path: str, stamp: tuple[int, int]) -> Organisation:
+    from sb87.people.acting import validate  # it reads the roster's raw form; imported late to avoid a cycle
+
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    validate(raw)
+    return Organisation(raw)
 
 
 def organisation() -> Organisation:
-    """The organisation file named by `SB87_CONFIG` (default `config/sb87.json`)."""
-    return _load(os.environ.get("SB87_CONFIG", str(DEFAULT_CONFIG_FILE)))
+    """The organisation file named by `SB87_CONFIG` (default `config/sb87.json`), validated.
+
+    Read again whenever the file changes (its modification time and size key the cache): the api-server
+    checks answers against acting officials' orders, and a new order must count without a restart.
+    """
+    path = os.environ.get("SB87_CONFIG", str(DEFAULT_CONFIG_FILE))
+    stat = os.stat(path)
+    return _load(path, (stat.st_mtime_ns, stat.st_size))
 
 
 @dataclass(frozen=True)

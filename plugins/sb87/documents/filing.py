@@ -22,13 +22,14 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sb87.documents import pdf_layout
 from sb87.documents.memo import Memo, default_emblem, it_centre_memo, organisation_names, render_memo_body
 from sb87.notices.messages import macros
+from sb87.people import acting
 from sb87.records import request_record, store
 from sb87.settings import Person, organisation, settings
 
@@ -68,12 +69,24 @@ def request_documents(run_id: str) -> list[Path]:
     return sorted(request_folder(run_id).glob("*.pdf"), key=lambda path: path.stat().st_mtime)
 
 
-def roster_signatory(user_id: str, fallback_name: str = "", fallback_position: str = "") -> dict[str, Any]:
+def roster_signatory(user_id: str, fallback_name: str = "", fallback_position: str = "",
+                     capacity: str = "") -> dict[str, Any]:
     """`Memo` signature fields for a roster person: typed name, position, acting line.
 
+    `capacity` ("รักษาราชการแทน ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ", as `sb87.people.acting` records it) makes
+    the acting line and the post acted for two lines under the signer's own position.
     A person not in the roster (an id Airflow knows but the roster does not) signs with the name
     Airflow recorded and the fallback position, so a memo is never left unsigned.
     """
+    if capacity:
+        kind, _, post = capacity.partition(" ")
+        try:
+            person = organisation().person(user_id)
+        except KeyError:
+            return {"signatory_name": fallback_name or user_id, "position": fallback_position,
+                    "position_lines": [kind, post]}
+        return {"signatory_name": person.full_name, "position": person.position or fallback_position,
+                "position_lines": [kind, post]}
     try:
         person: Person | None = organisation().person(user_id)
     except KeyError:
@@ -97,6 +110,15 @@ def _outgoing_signer_id() -> str:
     return directors[0].id if directors else ""
 
 
+def outgoing_signer(when: datetime) -> tuple[str, str]:
+    """(roster id, capacity) of who signs the IT Centre's outgoing memos at `when`: the configured signer,
+    or, while an order in force names an acting official for them, that official ("รักษาราชการแทน …")."""
+    signer = _outgoing_signer_id()
+    for entry in acting.acting_for_in(organisation().raw, signer, when):
+        return entry.person, entry.capacity
+    return signer, ""
+
+
 def server_details_pdf(run_id: str, request: Mapping[str, Any], receipt: str, endorsed: Mapping[str, Any],
                        when: date | datetime, outgoing_no: str | None = None) -> Path:
     """The endorsed server-details document: the group's memo to the IT Centre director.
@@ -114,7 +136,7 @@ def server_details_pdf(run_id: str, request: Mapping[str, Any], receipt: str, en
         outgoing_no = str(entry["number"])
     recorded = roster_signatory(str(endorsed.get("recorded_by_id", "")), str(endorsed.get("recorded_by", "")))
     endorser = roster_signatory(str(endorsed.get("endorsed_by_id", "")), str(endorsed.get("endorsed_by", "")),
-                                org["group_director_position"])
+                                org["group_director_position"], str(endorsed.get("endorsed_by_capacity") or ""))
     body = render_memo_body("server_details.txt.j2", {
         "request": request, "receipt": receipt, **endorsed,
         "recorded_by_name": recorded["signatory_name"], "endorsed_by_name": endorser["signatory_name"],
@@ -198,7 +220,10 @@ def outgoing_memo_pdf(run_id: str, kind: str, outgoing_no: str, when: date | dat
         position="",
         keep_together=(request["agency"],),
     )
-    signature = roster_signatory(_outgoing_signer_id(), org["director_signature_name"], org["director_position"])
+    # A memo dated a day (not an instant) is signed by whoever is in office as it is made.
+    signed_at = when if isinstance(when, datetime) and when.tzinfo else datetime.now(UTC)
+    signer, capacity = outgoing_signer(signed_at)
+    signature = roster_signatory(signer, org["director_signature_name"], org["director_position"], capacity)
     memo.signatory_name = signature["signatory_name"]
     memo.position = signature["position"]
     memo.position_lines = signature["position_lines"]

@@ -15,17 +15,27 @@ Two rules, in the embedded default (SimpleAuthManager) and in production (FAB):
   their work needs: triggering a request, answering their own decisions, reading.
   Under FAB the SB87 roles simply lack these permissions (`sb87.people.accounts`).
 
+* Acting officials (`sb87.people.acting`): at answer time the roster decides. A decision's principals
+  answer unless an order in force displaces them; the acting official of an order in force for one of
+  them answers too, also when the order started after the decision opened; when it ends, they no
+  longer can (`acting:<id>` entries in `assigned_users` grant nothing by themselves).
+
 Configure with `AIRFLOW__CORE__AUTH_MANAGER=sb87.people.auth.RosterSimpleAuthManager` (embedded default) or
 `sb87.people.auth.RosterFabAuthManager` (production; `python -m sb87.people.accounts` makes roles and users).
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
+
+from sb87.people.acting import answer_capacity, split_assignees
+from sb87.settings import organisation
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
@@ -51,6 +61,21 @@ WRITES_THAT_FORGE = {
 } | {("can_edit", "DAG Runs"), ("can_delete", "DAG Runs"), ("can_delete", "DAGs")}
 
 
+log = logging.getLogger(__name__)
+
+
+def may_answer(user_id: str, assigned_users: set[str]) -> bool:
+    """Whether roster id `user_id` may answer now a decision assigned to `assigned_users`, by the roster as
+    it is now (acting officials' orders included)."""
+    try:
+        raw = organisation().raw
+    except (OSError, ValueError) as err:
+        # The DAG does not load with such a roster; answers already waiting stay with their principals.
+        log.error("roster unreadable (%s): only the decision's principals may answer", err)
+        return user_id in split_assignees(assigned_users)[0]
+    return answer_capacity(raw, user_id, assigned_users, datetime.now(UTC)) is not None
+
+
 class RosterSimpleAuthManager(SimpleAuthManager):
     """SimpleAuthManager where only the `admin` role writes task states or XComs, and only `admin` and the
     pipeline's service account (role `op`) write or delete runs."""
@@ -63,9 +88,13 @@ class RosterSimpleAuthManager(SimpleAuthManager):
             return False
         return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
 
+    def is_authorized_hitl_task(self, *, assigned_users: set[str], user: SimpleAuthManagerUser) -> bool:
+        return may_answer(user.get_id(), assigned_users)
+
 
 class RosterFabAuthManager(FabAuthManager):
-    """`FabAuthManager` whose human-in-the-loop check matches the roster's user ids (FAB user names)."""
+    """`FabAuthManager` whose human-in-the-loop check matches the roster's user ids (FAB user names)
+    and follows acting officials' orders."""
 
     def is_authorized_hitl_task(self, *, assigned_users: set[str], user: User) -> bool:
-        return user.get_name() in assigned_users
+        return may_answer(user.get_name(), assigned_users)

@@ -15,7 +15,7 @@ run before anything goes over SSH or SMTP.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLBranchOperator, HITLOperator
@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sb87 import notices, steps
 from sb87.airflow_api import api_session, run_path
+from sb87.people.acting import ACTING_PREFIX, acting_for_in, answer_capacity, assigned_with_acting, split_assignees
 from sb87.records import request_record, store
 from sb87.settings import TEMPLATES_DIR, Person, organisation, settings
 
@@ -48,7 +49,9 @@ class DecisionNotifier(BaseNotifier):
     def notify(self, context: Mapping[str, Any]) -> None:
         task, ti = context["task"], context["ti"]
         org = organisation()
-        people = [org.person(user["id"]) for user in task.assigned_users]
+        # Acting officials are `acting:<id>` entries (sb87.people.acting); they are told like the principals.
+        people = [org.person(uid) for uid in dict.fromkeys(
+            u["id"].removeprefix(ACTING_PREFIX) for u in task.assigned_users)]
         base_url = org.raw["organisation"].get("ui_base_url") or None
         context_vars = {
             "subject": task.subject,
@@ -103,6 +106,10 @@ class Decision(HITLOperator):
         if not self.assigned_users:
             # Airflow lets anyone answer a decision with no assignees: never open one like that.
             raise DecisionNotVerified(f"{self.task_id}: nobody in the roster can take this decision")
+        # A decision opened while an order names an acting official is assigned to both (the auth manager
+        # still decides at answer time: an order that ends takes the acting official's right away).
+        principals = [u for u in self.assigned_users if not u["id"].startswith(ACTING_PREFIX)]
+        self.assigned_users = assigned_with_acting(organisation().raw, principals, datetime.now(UTC))
         for key, value in (self.prefill(context) if self.prefill else {}).items():
             self.params[key] = value
         return super().execute(context)
@@ -179,27 +186,86 @@ def hitl_record(dag_id: str, run_id: str, task_id: str, try_number: int | None =
 def verified_answer(dag_id: str, run_id: str, task_id: str, role: str) -> dict[str, Any]:
     """The answer to a decision as Airflow recorded it, checked: who, what, when.
 
-    Raises `DecisionNotVerified` unless a response was received, its author is among the decision's
-    assignees, and the roster gives that person `role`. Returns {option, params, by_id, by, at}, and
-    enters the decision in the request's record (who, when, which option, why, in which capacity).
+    Raises `DecisionNotVerified` unless a response was received and its author, when they answered,
+    was either a principal of the decision (an assignee that is not an `acting:` entry) holding `role`
+    and not displaced by an acting official's order, or the acting official of an order then in force
+    for one of the principals (`sb87.people.acting`). Returns {option, params, by_id, by, at, capacity}:
+    `capacity` is "" for an answer in one's own post, else e.g. "รักษาราชการแทน ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ".
+    The decision is entered in the request's record: who, when, which option, why, in which capacity
+    (there the own post's title when not acting).
     """
     record = hitl_record(dag_id, run_id, task_id)
     if not record or not record.get("response_received"):
         raise DecisionNotVerified(f"{task_id}: Airflow holds no answer to this decision (was its state set by hand?)")
     org = organisation()
     by_id, by = org.who_answered(record)
-    assignees = {u["id"] for u in record.get("assigned_users") or []}
+    assigned = [u["id"] for u in record.get("assigned_users") or []]
+    principals, _ = split_assignees(assigned)
     allowed = {p.id for p in org.with_role(role)}
-    if not assignees or by_id not in assignees or by_id not in allowed:
+    when = datetime.fromisoformat(record["responded_at"])
+    capacity = answer_capacity(org.raw, by_id, [p for p in principals if p in allowed], when)
+    if not principals or capacity is None:
         raise DecisionNotVerified(
-            f"{task_id}: answered by {by_id!r}, who is not an assignee with the roster role {role!r}"
+            f"{task_id}: answered by {by_id!r}, who at {record['responded_at']} was neither an assignee with the "
+            f"roster role {role!r} nor acting for one"
         )
     answer = {"option": record["chosen_options"][0], "params": dict(record.get("params_input") or {}),
-              "by_id": by_id, "by": by, "at": record["responded_at"]}
-    capacity = " ".join(org.person(by_id).position_lines) or role
+              "by_id": by_id, "by": by, "at": record["responded_at"], "capacity": capacity}
     request_record.append(store.project_engine(), run_id, f"{request_record.DECISION} {task_id}",
                           request_record.DECISION,
                           {"task_id": task_id, "option": answer["option"], "by": by, "role": role,
                            "reason": answer["params"].get("reason") or "", "params": answer["params"]},
-                          actor=by_id, at=datetime.fromisoformat(record["responded_at"]), capacity=capacity)
+                          actor=by_id, at=when, capacity=capacity or org.person(by_id).position or role)
     return answer
+
+
+def waiting_decisions(dag_id: str) -> list[dict[str, Any]]:
+    """Airflow's human-in-the-loop records of `dag_id`'s decisions still waiting for an answer."""
+    found: list[dict[str, Any]] = []
+    with api_session() as http:
+        while True:  # page by page: the api-server caps a page (`maximum_page_limit`, 100 by default)
+            response = http.get(f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails",
+                                params={"response_received": "false", "limit": 100, "offset": len(found)})
+            response.raise_for_status()
+            body = response.json()
+            page = list(body["hitl_details"])
+            found += page
+            if not page or len(found) >= body["total_entries"]:
+                return found
+
+
+def announce_acting_officials(dag_id: str, now: datetime | None = None) -> list[dict[str, str]]:
+    """Tell each acting official whose order is in force, by e-mail with the link, of every decision
+    waiting for a principal they act for: an order that started after the decision opened (once per
+    decision, person and order). Called by the deadline watch; returns what it queued."""
+    now = now or datetime.now(UTC)
+    org = organisation()
+    base_url = org.raw["organisation"].get("ui_base_url") or ""
+    told = []
+    for record in waiting_decisions(dag_id):
+        ti = record["task_instance"]
+        principals, added = split_assignees(u["id"] for u in record.get("assigned_users") or [])
+        for entry in (e for p in principals for e in acting_for_in(org.raw, p, now)):
+            if entry.person in added or entry.person in principals:
+                continue  # assigned when the decision opened, and told then by `DecisionNotifier`
+            link = (f"{base_url.rstrip('/')}/dags/{ti['dag_id']}/runs/{ti['dag_run_id']}/tasks/{ti['task_id']}"
+                    f"/required_actions?map_index={ti['map_index']}")
+            person = org.person(entry.person)
+            context_vars = {"subject": record["subject"], "people": [person], "link": link,
+                            "request": _request_of(ti["dag_id"], ti["dag_run_id"]), "org": org.raw["organisation"],
+                            "capacity": entry.capacity, "order": entry.order}
+            key = f"decision {ti['task_id']} acting {entry.person} {entry.start.isoformat() if entry.start else ''}"
+            notices.send_notice_once(ti["dag_run_id"], "decision", context_vars, once_key=key,
+                                     to=[(person.name, person.email)], conn_id=settings().smtp_conn_id)
+            told.append({"run_id": ti["dag_run_id"], "task_id": ti["task_id"], "to": entry.person,
+                         "capacity": entry.capacity})
+    return told
+
+
+def _request_of(dag_id: str, run_id: str) -> dict[str, Any]:
+    """The validated request (step 1's XCom) of a run, for a notice about one of its decisions."""
+    with api_session() as http:
+        response = http.get(f"{run_path(dag_id, run_id)}/taskInstances/{steps.VALIDATE}/xcomEntries/return_value",
+                            params={"deserialize": "true"})
+        response.raise_for_status()
+        return dict(response.json()["value"])

@@ -29,10 +29,11 @@ def assignment_line(user_ids: list[str]) -> str:
 def decision_note(decision: Mapping[str, Any], request: Mapping[str, Any]) -> str:
     """The run note after the director's decision: who, when, what."""
     when = thai_date_short(decision["at"]) if decision["at"] else ""
+    by = f"{decision['by']} {decision['capacity']}" if decision.get("capacity") else decision["by"]
     if not decision["approved"]:
-        return f"{request_summary(request)}\nไม่อนุมัติ โดย {decision['by']} {when}: {decision['reason'] or '-'}"
+        return f"{request_summary(request)}\nไม่อนุมัติ โดย {by} {when}: {decision['reason'] or '-'}"
     units = ", ".join(decision["sub_units"])
-    return f"{request_summary(request)}\nอนุมัติ โดย {decision['by']} {when}; ผู้ดำเนินการ {units}"
+    return f"{request_summary(request)}\nอนุมัติ โดย {by} {when}; ผู้ดำเนินการ {units}"
 
 
 def done_note(request: Mapping[str, Any], servers: list[dict[str, Any]], restored: Mapping[str, Any] | None,

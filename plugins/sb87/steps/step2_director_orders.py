@@ -43,6 +43,8 @@ def record_decision(request: Mapping[str, Any], **context: Any) -> dict[str, Any
         "by": answer["by"],
         "by_id": answer["by_id"],
         "at": answer["at"],
+        # "" in the director's own post, else e.g. "รักษาราชการแทน ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ".
+        "capacity": answer["capacity"],
     }
     set_run_note(dag_run.dag_id, dag_run.run_id, decision_note(decision, request))
     return decision

@@ -125,12 +125,14 @@ def endorsed_details(context: Mapping[str, Any]) -> dict[str, Any]:
     for n in range(1, steps.MAX_ROUNDS + 1):
         review = _answer(context, steps.review_task(n), steps.GROUP_DIRECTOR)
         reviews.append({"round": n, "option": review["option"], "by": review["by"], "by_id": review["by_id"],
-                        "reason": (review["params"].get("reason") or "").strip()})
+                        "capacity": review["capacity"], "reason": (review["params"].get("reason") or "").strip()})
         if review["option"] == steps.ENDORSE:
             entry = _answer(context, steps.details_task(n), steps.STAFF)
             return {"fields": recorded_fields(context, n), "round": n, "reviews": reviews,
                     "recorded_by": entry["by"], "recorded_by_id": entry["by_id"],
-                    "endorsed_by": review["by"], "endorsed_by_id": review["by_id"]}
+                    "recorded_by_capacity": entry["capacity"],
+                    "endorsed_by": review["by"], "endorsed_by_id": review["by_id"],
+                    "endorsed_by_capacity": review["capacity"]}
     raise LookupError("no round of the server-details document was endorsed")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sb87 import notices
 from sb87.airflow_api import open_runs_with_tasks
+from sb87.people import acting
 from sb87.records import store
 from sb87.settings import organisation, settings
 from sb87.steps import STAFF, Step, limited_steps
@@ -88,17 +89,43 @@ def levels_due(clock: StepClock, now: datetime, cal: WorkingCalendar) -> list[st
 
 
 def recipients(level: str, step: Step, assigned: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(name, e-mail) of whom a notice is meant for, whoever is in office (`routed` says who gets it)."""
+    return [(name, email) for name, email, _ in _meant_for(level, step, assigned)]
+
+
+def _meant_for(level: str, step: Step, assigned: Iterable[str]) -> list[tuple[str, str, str | None]]:
     """Warnings go to the step's assignees: the staff ordered at step 4 once there are any, else the
-    role; alerts to the IT Centre; escalations to the IT Centre Director."""
+    role; alerts to the IT Centre; escalations to the IT Centre Director. (name, e-mail, roster id or None)."""
     org = organisation()
     if level == "warning":
         # The steps after step 4 belong to the staff ordered there; the decisions to their role.
         role = step.answered_by or STAFF
         people = [org.person(u) for u in assigned] if role == STAFF else []
-        return [(p.name, p.email) for p in people or org.with_role(role)]
+        return [(p.name, p.email, p.id) for p in people or org.with_role(role)]
     if level == "breach":
-        return [(org["unit"], org["it_centre_email"])]
-    return [(p.name, p.email) for p in org.with_role("it_director")]
+        return [(org["unit"], org["it_centre_email"], None)]
+    return [(p.name, p.email, p.id) for p in org.with_role("it_director")]
+
+
+def routed(level: str, step: Step, assigned: Iterable[str], now: datetime) -> tuple[list[tuple[str, str]], list[str]]:
+    """Who gets the notice at `now`, and why it is not the person it was meant for (one line each).
+
+    A person away goes to the acting official of an order in force for their post, else to the first in
+    the post's precedence who is in office (`sb87.people.acting.in_office`); with nobody at all in office,
+    to the person anyway, so that nothing is lost.
+    """
+    raw = organisation().raw
+    to: list[tuple[str, str]] = []
+    why: list[str] = []
+    for name, email, person in _meant_for(level, step, assigned):
+        told = acting.in_office(raw, person, now) if person else []
+        if not told:
+            told_pairs = [(name, email)]
+        else:
+            told_pairs = [(t.name, t.email) for t in told]
+            why += [t.why for t in told if t.why]
+        to += [pair for pair in told_pairs if pair not in to]
+    return to, list(dict.fromkeys(why))
 
 
 Sender = Callable[[str, Mapping[str, Any], list[tuple[str, str]]], None]
@@ -117,13 +144,13 @@ def process(
     for run in runs:
         for clock in step_clocks(run["tasks"], limits, cal):
             for level in levels_due(clock, now, cal):
-                to = recipients(level, clock.step, store.assigned_staff(eng, run["dag_run_id"]))
+                to, why = routed(level, clock.step, store.assigned_staff(eng, run["dag_run_id"]), now)
                 if not store.claim_event(eng, run["dag_run_id"], clock.step.key, level, clock.started,
                                          clock.due, ", ".join(e for _, e in to)):
                     continue
                 context = {"level": level, "step": clock.step.title, "limit_days": clock.limit_days,
                            "started": clock.started, "due": clock.due, "now": now,
-                           "run_id": run["dag_run_id"], "note": run.get("note") or ""}
+                           "run_id": run["dag_run_id"], "note": run.get("note") or "", "why": why}
                 send(level, context, to)
                 store.mark_sent(eng, run["dag_run_id"], clock.step.key, level)
                 sent.append({"run_id": run["dag_run_id"], "step": clock.step.key, "level": level})
