@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
+from sb87.settings import settings  # a small file and the environment: cheap at parse time
+
 with DAG(
     dag_id="sb87_recoverability_drill",
     dag_display_name="SB-8-7 ทดสอบกู้คืนข้อมูลประจำเดือน",
@@ -80,7 +82,9 @@ with DAG(
         return rows
 
     @task(task_display_name="ทดสอบกู้คืน", map_index_template="{{ drill_server }}",
-          execution_timeout=timedelta(hours=12))
+          execution_timeout=timedelta(hours=12), pool=settings().backup_pool,
+          doc_md="One server's drill: sample, restore into a scratch folder on the server, compare, check slice, "
+                 "record, alert. Fails unless the drill passed; a server that cannot be reached is `not_run`.")
     def drill(policy: dict) -> dict:
         """One server's drill (sb87.backup.drill.run_drill); fails unless it passed."""
         from datetime import UTC

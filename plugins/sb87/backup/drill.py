@@ -2,7 +2,8 @@
 
 For each active policy (`sb87.backup.freshness.policies`):
 
-1. `drill_plan` on the backup host: the server's newest snapshot, its files, its restore size;
+1. `drill_plan` on the backup host: the server's newest snapshot and its files (their sizes add up to
+   the restore size);
 2. a random sample of those files, bounded (`SB87_DRILL_MAX_FILES`, `SB87_DRILL_MAX_MIB`), with at least
    one file from each of the server's data roots (`choose_sample`, pure);
 3. `drill_restore` on the deposited server, through its own push path: the sample restored into a new
@@ -79,7 +80,7 @@ drills = Table(
     Column("duration_seconds", Float, nullable=False, default=0.0),  # the whole drill
     Column("restore_seconds", Float),
     Column("throughput_bytes_per_second", Float),  # restored bytes / restore seconds
-    Column("restore_size_bytes", BigInteger),  # the snapshot's full restore size (restic stats)
+    Column("restore_size_bytes", BigInteger),  # the snapshot's files added up: what a full restore writes
     Column("estimated_full_restore_seconds", Float),  # restore size / throughput
     Column("check_subset", String(20)),
     Column("check_ok", Boolean),
@@ -323,8 +324,9 @@ def run_drill(policy: Mapping[str, Any], data_roots: Sequence[str], run_backup_h
     elif snap:
         result.snapshot_id = snap["id"]
         result.snapshot_at = datetime.fromisoformat(_trim_nanoseconds(snap["time"])).astimezone(UTC)
-        result.restore_size_bytes = int((plan.get("restore_size") or {}).get("total_size", 0))
-        sample = choose_sample(files_of_listing(listing or ""), data_roots, max_files, max_bytes, rng)
+        files = files_of_listing(listing or "")
+        result.restore_size_bytes = sum(f.size for f in files)
+        sample = choose_sample(files, data_roots, max_files, max_bytes, rng)
         for root in sample.uncovered_roots:
             result.notes.append(f"ไม่มีไฟล์จาก {root} ในตัวอย่าง (ไม่มีใน snapshot หรือใหญ่เกินขอบเขต)")
         if not sample.files:
