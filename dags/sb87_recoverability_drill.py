@@ -86,32 +86,12 @@ with DAG(
           doc_md="One server's drill: sample, restore into a scratch folder on the server, compare, check slice, "
                  "record, alert. Fails unless the drill passed; a server that cannot be reached is `not_run`.")
     def drill(policy: dict) -> dict:
-        """One server's drill (sb87.backup.drill.run_drill); fails unless it passed."""
-        from datetime import UTC
-
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from sb87.backup.drill import PASSED, alert, describe, email_sender, record, run_drill
-        from sb87.backup.freshness import ssh_runner
-        from sb87.records import store
-        from sb87.settings import organisation, registered_servers, settings
+        """One server's drill (sb87.backup.drill.drill_server); fails unless it passed."""
+        from sb87.backup.drill import drill_server
 
         context = get_current_context()
         context["drill_server"] = policy["hostname"]
-        cfg = settings()
-        started = datetime.now(UTC)
-        entry = registered_servers().get(policy["hostname"].lower(), {})
-        result = run_drill(policy, entry.get("data_roots") or [], ssh_runner(cfg.backup_conn_id, cfg.ssh_cmd_timeout),
-                           ssh_runner(policy["ssh_conn_id"], cfg.ssh_cmd_timeout), run_id=context["run_id"],
-                           today=started.date(), max_files=cfg.drill_max_files, max_bytes=cfg.drill_max_mib * 2**20)
-        eng = store.project_engine()
-        record(eng, result, context["run_id"], started, datetime.now(UTC))
-        org = organisation()
-        alert(eng, result, policy, datetime.now(UTC), email_sender(cfg.smtp_conn_id, [(org["unit"],
-                                                                                       org["it_centre_email"])]))
-        if result.state != PASSED:
-            raise AirflowFailException(describe(result))
-        return result.summary()
+        return drill_server(policy, context["run_id"]).summary()
 
     servers = servers_to_drill()
     is_drill_day() >> servers

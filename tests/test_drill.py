@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import subprocess
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from test_data_path import AGENCY, Hosts, _policy, hosts  # noqa: F401 - `hosts`: its module-scoped fixture
 
 from sb87.backup.drill import (
@@ -27,6 +30,7 @@ from sb87.backup.drill import (
     check_subset,
     choose_sample,
     drill_rows,
+    drill_server,
     incident_rows,
     is_drill_day,
     record,
@@ -36,6 +40,7 @@ from sb87.backup.drill import alert as drill_alert
 from sb87.notices.messages import render_notice
 from sb87.records import store
 from sb87.timekeeping.workdays import WorkingCalendar
+from stack import smtp_sink
 
 
 def _rng(seed: int) -> random.Random:
@@ -137,6 +142,37 @@ def engine(tmp_path: Path):
     store.engine.cache_clear()
 
 
+@pytest.fixture(scope="module")
+def task_env(lab: Hosts, tmp_path_factory: pytest.TempPathFactory):
+    """What the DAG's task sees: the project database (connection sb87_db) and an SMTP sink on loopback
+    (smtp_default); the SSH connections are the hosts fixture's. Yields the sink's mail reader."""
+    root = tmp_path_factory.mktemp("drill-task")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = subprocess.Popen(smtp_sink.argv(port, root / "mail"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    saved = dict(os.environ)
+    os.environ["AIRFLOW_CONN_SB87_DB"] = json.dumps({"conn_type": "sqlite", "host": str(root / "sb87.db")})
+    os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "itc@doh.example.go.th",
+                  "timeout": 10, "retry_limit": 1}})
+    for _ in range(100):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    try:
+        yield lambda: smtp_sink.read_mail(root / "mail")
+    finally:
+        sink.terminate()
+        sink.wait(10)
+        store.engine.cache_clear()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 class Mailbox:
     """The drill's alerts, each rendered as the IT Centre's e-mail."""
 
@@ -167,20 +203,23 @@ def unit_server(lab: Hosts) -> tuple[dict, list[str]]:
     return _server(lab, "srv-d1", roots), roots
 
 
-def test_a_drill_on_a_healthy_server_passes_and_leaves_no_scratch_folder(lab: Hosts, engine, unit_server) -> None:
+def test_a_drill_on_a_healthy_server_passes_and_leaves_no_scratch_folder(lab: Hosts, unit_server, task_env,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the DAG task's own entry point: the Airflow SSH connections (host keys pinned), the project
+    database and the outbox."""
     policy, roots = unit_server
-    nothing = _drill(lab, policy, roots)
-    assert nothing.state == FAILED and "ไม่มี snapshot" in " ".join(nothing.reasons), "no snapshot is no pass"
+    with pytest.raises(AirflowFailException, match="ไม่มี snapshot"):
+        drill_server(policy, "scheduled__before")  # nothing backed up yet: no pass
     contents = {f"{roots[0]}/ปี 2569/{i}.csv": os.urandom(3000 + i) for i in range(8)}
     contents[f"{roots[1]}/แผนที่.bin"] = os.urandom(200_000)
     for path, data in contents.items():
         lab.server.put_file(path, data)
     _backup(lab, policy)
-    mail = Mailbox()
-    result = _drill_and_alert(lab, engine, policy, roots, mail, max_files=5)
+    monkeypatch.setenv("SB87_DRILL_MAX_FILES", "5")
+    result = drill_server(policy, "scheduled__healthy")
     assert result.state == PASSED, result.reasons + result.notes
     assert result.files == 5 == result.verified and not result.changed and not result.failures
-    assert result.check_ok is True and result.check_subset == "12/12"
+    assert result.check_ok is True and result.check_subset == f"{datetime.now(UTC).month}/12"
     assert result.bytes > 200_000, "the one file of the second root is in the sample"
     assert result.restore_size_bytes == sum(len(d) for d in contents.values())
     assert result.throughput and result.estimated_full_restore_seconds is not None
@@ -188,10 +227,16 @@ def test_a_drill_on_a_healthy_server_passes_and_leaves_no_scratch_folder(lab: Ho
     assert _scratch_left(lab) == []
     for path, data in contents.items():
         assert lab.server.read_file(path) == data, "live data untouched"
-    [row] = drill_rows(engine, "srv-d1")
+    eng = store.project_engine()
+    before, row = drill_rows(eng, "srv-d1")
+    assert before["state"] == FAILED
     assert (row["state"], row["files"], row["mismatches"], row["snapshot_id"]) == (PASSED, 5, 0, result.snapshot_id)
     assert row["throughput_bytes_per_second"] > 0 and row["estimated_full_restore_seconds"] > 0
-    assert mail.sent == [] and incident_rows(engine) == [], "a pass with no open incident says nothing"
+    # The failed drill before the first backup opened an incident; this pass closes it, each told once.
+    subjects = [str(m["Subject"]) for m in task_env()]
+    assert len(subjects) == 2 and "ล้มเหลว" in subjects[0] and "ผ่าน" in subjects[1], subjects
+    [incident] = incident_rows(eng)
+    assert incident["recovered_at"] is not None
 
 
 def test_a_file_changed_after_the_snapshot_is_reported_changed_and_the_drill_passes(lab: Hosts,
@@ -276,15 +321,15 @@ def test_sample_bounds_hold_on_a_server_with_twenty_thousand_small_files(lab: Ho
     assert _scratch_left(lab) == []
 
 
-def test_with_the_servers_sshd_stopped_the_drill_is_not_run_and_alerts(lab: Hosts, engine, unit_server) -> None:
-    policy, roots = unit_server
-    mail = Mailbox()
+def test_with_the_servers_sshd_stopped_the_drill_is_not_run_and_alerts(lab: Hosts, unit_server, task_env) -> None:
+    policy, _roots = unit_server
+    mails = len(task_env())
     lab.server.stop()  # last test of the module: the deposited server stays down
-    result = _drill_and_alert(lab, engine, policy, roots, mail)
-    assert result.state == NOT_RUN and result.verified == 0 and result.files == 0
-    assert result.snapshot_id, "the backup host had a snapshot to drill"
-    assert any(policy["hostname"] in note for note in result.notes)
-    assert result.check_ok is True, "the backup host's check slice still ran"
-    assert mail.kinds == ["incident"] and "ไม่ได้" in mail.sent[0][1].subject
-    [row] = drill_rows(engine, "srv-d1")
-    assert row["state"] == NOT_RUN
+    with pytest.raises(AirflowFailException, match=f"{policy['hostname']}.*not_run") as failed:
+        drill_server(policy, "scheduled__down")
+    assert "ติดต่อเครื่อง" in str(failed.value)
+    row = drill_rows(store.project_engine(), "srv-d1")[-1]
+    assert row["state"] == NOT_RUN and row["files"] == 0 and row["snapshot_id"], "a snapshot was there to drill"
+    assert row["check_ok"] is True, "the backup host's check slice still ran"
+    [alert] = task_env()[mails:]
+    assert "ทดสอบกู้คืนประจำเดือนไม่ได้" in str(alert["Subject"]) and policy["hostname"] in str(alert["Subject"])

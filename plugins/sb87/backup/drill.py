@@ -47,7 +47,7 @@ from sqlalchemy.engine import Engine
 
 from sb87.backup.backends import _trim_nanoseconds, parse_results, render_script
 from sb87.records.store import metadata
-from sb87.timekeeping.workdays import WorkingCalendar
+from sb87.timekeeping.workdays import BANGKOK, WorkingCalendar
 
 PASSED, FAILED, NOT_RUN = "passed", "failed", "not_run"
 BAD = (FAILED, NOT_RUN)
@@ -435,3 +435,30 @@ def describe(result: DrillResult) -> str:
              f"เปลี่ยนหลัง snapshot {len(result.changed)}, ผิดพลาด {len(result.failures)}")
     why = "; ".join(result.reasons + result.notes)
     return f"{head} — {facts}" + (f" — {why}" if why else "")
+
+
+def drill_server(policy: Mapping[str, Any], run_id: str) -> DrillResult:
+    """What the DAG's mapped task does for one policy row: the drill through the Airflow connections (the
+    backup host's and the server's own, host keys pinned there), its record in the project's database,
+    its alert or recovery notice. Raises AirflowFailException, naming the server and why, unless it passed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from sb87.backup.freshness import ssh_runner
+    from sb87.records import store
+    from sb87.settings import organisation, registered_servers, settings
+
+    cfg = settings()
+    started = datetime.now(UTC)
+    entry = registered_servers().get(str(policy["hostname"]).lower(), {})
+    result = run_drill(policy, entry.get("data_roots") or [], ssh_runner(cfg.backup_conn_id, cfg.ssh_cmd_timeout),
+                       ssh_runner(policy["ssh_conn_id"], cfg.ssh_cmd_timeout), run_id=run_id,
+                       today=started.astimezone(BANGKOK).date(), max_files=cfg.drill_max_files,
+                       max_bytes=cfg.drill_max_mib * 2**20)
+    eng = store.project_engine()
+    record(eng, result, run_id, started, datetime.now(UTC))
+    org = organisation()
+    alert(eng, result, policy, datetime.now(UTC),
+          email_sender(cfg.smtp_conn_id, [(org["unit"], org["it_centre_email"])]))
+    if result.state != PASSED:
+        raise AirflowFailException(describe(result))
+    return result
