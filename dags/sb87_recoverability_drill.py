@@ -62,7 +62,9 @@ with DAG(
         if context["dag_run"].run_type != "scheduled":
             return True
         calendar = default_calendar()
-        return first_working_day(datetime.now(calendar.tz).date(), calendar)
+        # The day the run was scheduled for, not the day it happens to start (a scheduler that was down).
+        when = context.get("logical_date") or datetime.now(calendar.tz)
+        return first_working_day(when.astimezone(calendar.tz).date(), calendar)
 
     @task(task_display_name="รายชื่อเครื่องที่มี policy")
     def servers_to_drill() -> list[dict]:
