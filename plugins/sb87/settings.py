@@ -166,6 +166,9 @@ class Settings:
     restore_root: str = "/srv/sb87-restore"
     scratch_on_server: str = "/var/tmp/sb87"  # noqa: S108 - on the server; per-run folders, umask 077
     grace_hours: float = 6.0  # freshness: how late a scheduled snapshot may be before it is overdue
+    # Recoverability drills (sb87.backup.drill): the monthly sample's bounds, per server.
+    drill_max_files: int = 200
+    drill_max_mib: int = 256
     restore_delivery: str = "server"  # default delivery of a Restore File: server | archive
     outbox_sweep_seconds: int = 60  # how often the outbox's sweeper DAG sends what is still queued
     outbox_retry_seconds: int = 60  # the wait after a notice's first failed try; it doubles up to an hour

@@ -59,6 +59,10 @@ WHERE: dict[str, str] = {
     "remove_client_policy": "server",
     "freshness": "backup_host",
     "last_run": "server",
+    # the monthly recoverability drill (sb87.backup.drill)
+    "drill_plan": "backup_host",
+    "drill_restore": "server",
+    "drill_check": "backup_host",
 }
 ACTIONS = tuple(WHERE)
 #: Where a backend runs an action differently: NetBackup's client is driven from the master
