@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+import sb87.backup.drill
 import sb87.backup.freshness  # noqa: F401 - its tables are part of the schema
 from sb87.records import request_record, schema, store
 

@@ -348,13 +348,7 @@ def run_drill(policy: Mapping[str, Any], data_roots: Sequence[str], run_backup_h
 # ----------------------------------------------------------------------------- database and alerts
 
 
-def _tables(eng: Engine) -> None:
-    """Made on first use, wherever the engine was created first (the lead's migration replaces this)."""
-    metadata.create_all(eng, tables=[drills, drill_incidents])
-
-
 def record(eng: Engine, result: DrillResult, run_id: str, started_at: datetime, finished_at: datetime) -> None:
-    _tables(eng)
     with eng.begin() as db:
         db.execute(insert(drills).values(
             run_id=run_id, server_id=result.server_id, hostname=result.hostname, state=result.state,
@@ -369,7 +363,6 @@ def record(eng: Engine, result: DrillResult, run_id: str, started_at: datetime, 
 
 
 def drill_rows(eng: Engine, server_id: str | None = None) -> list[dict[str, Any]]:
-    _tables(eng)
     query = select(drills).order_by(drills.c.id)
     if server_id:
         query = query.where(drills.c.server_id == server_id)
@@ -378,7 +371,6 @@ def drill_rows(eng: Engine, server_id: str | None = None) -> list[dict[str, Any]
 
 
 def incident_rows(eng: Engine) -> list[dict[str, Any]]:
-    _tables(eng)
     with eng.connect() as db:
         return [dict(r._mapping) for r in db.execute(select(drill_incidents).order_by(drill_incidents.c.opened_at))]
 
@@ -397,7 +389,6 @@ def alert(eng: Engine, result: DrillResult, policy: Mapping[str, Any], now: date
     """Open an incident (and alert once) when a drill fails or cannot run; close it (and say so once) when
     the server's next drill passes. The incident row is written before its notice, and the notice is
     `send_notice_once` keyed by the incident, so a retried task never alerts twice."""
-    _tables(eng)
     with eng.connect() as db:
         open_key = db.execute(select(drill_incidents.c.incident_key).where(
             drill_incidents.c.server_id == result.server_id, drill_incidents.c.recovered_at.is_(None))).scalar()
