@@ -462,6 +462,15 @@ class Stack:
         users = self.own_env()["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
         return [u.split(":")[0] for u in users.split(",")]
 
+    def project_db_url(self) -> str:
+        """SQLAlchemy URL of the project's own database, as the pipeline logs in (connection sb87_db)."""
+        from types import SimpleNamespace
+
+        from sb87.records.store import url_of
+
+        conn = {"login": None, "password": None, "port": None, **json.loads(self.env["AIRFLOW_CONN_SB87_DB"])}
+        return url_of(SimpleNamespace(**conn))
+
     def client(self, user_id: str = "admin") -> ApiClient:
         """A REST client logged in as `user_id` (one per user, token cached)."""
         if user_id not in self._clients:

@@ -14,6 +14,8 @@ import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,7 +29,7 @@ from stack.server_databases import require_server
 DIRECTOR_LIMIT_DAYS = 0.0005  # of a 24-hour working day: 43.2 s
 
 PROJECT_DAGS = ("sb87_server_backup_service", "sb87_step_deadline_watch", "sb87_notice_outbox")
-STACK_FIXTURES = {"airflow_stack", "smoke_stack", "mail_messages"}
+STACK_FIXTURES = {"airflow_stack", "smoke_stack", "mail_messages", "acting_roster"}
 SERVER_FIXTURES = {"machine_postgres"}
 DEFAULT_MODES = ("local",)
 
@@ -126,3 +128,24 @@ def machine_postgres() -> Iterator[str]:
         store.engine.cache_clear()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture
+def acting_roster(airflow_stack: Stack) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
+    """`acting_roster(appointments)` rewrites the stack's organisation file with these orders, as the IT
+    Centre's administrator would when an order is signed (read again at once); restored afterwards."""
+    path = Path(airflow_stack.env["SB87_CONFIG"])
+    original = path.read_text(encoding="utf-8")
+
+    def put(text: str) -> None:
+        staged = path.with_suffix(".staged")
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, path)  # never half a file for the api-server to read
+
+    def write(appointments: list[dict[str, Any]]) -> None:
+        raw = json.loads(original)
+        raw["acting"]["appointments"] = appointments
+        put(json.dumps(raw, ensure_ascii=False))
+
+    yield write
+    put(original)

@@ -9,9 +9,7 @@ back as it was at the end), as the IT Centre's administrator would when an order
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sb87 import steps
+from sb87.records import request_record, store
 from sb87.steps import REJECT
 from stack import read_mail
 from stack.rest_driver import respond, trigger, wait_for_decision, wait_for_run, waiting_decisions
+from tests.acting_orders import director_acting_order
 
 pytestmark = pytest.mark.stack
 
@@ -31,34 +31,6 @@ SAMPLE = json.loads((Path(__file__).resolve().parents[1] / "config" / "sample_re
 BKK = ZoneInfo("Asia/Bangkok")
 DIRECTOR_POST = "ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ"
 CAPACITY = f"รักษาราชการแทน {DIRECTOR_POST}"
-
-
-def _bangkok(when: datetime) -> str:
-    return when.astimezone(BKK).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-@pytest.fixture
-def roster(airflow_stack) -> Iterator[Any]:
-    """`roster(appointments)` rewrites the stack's organisation file with these orders; restored afterwards."""
-    path = Path(airflow_stack.env["SB87_CONFIG"])
-    original = path.read_text(encoding="utf-8")
-
-    def write(appointments: list[dict[str, Any]]) -> None:
-        raw = json.loads(original)
-        raw["acting"]["appointments"] = appointments
-        staged = path.with_suffix(".staged")
-        staged.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
-        os.replace(staged, path)  # never half a file for the api-server to read
-
-    yield write
-    staged = path.with_suffix(".staged")
-    staged.write_text(original, encoding="utf-8")
-    os.replace(staged, path)
-
-
-def _order(number: str, start: datetime, end: datetime) -> dict[str, Any]:
-    return {"acting": "group_director", "for": "it_director", "kind": "รักษาราชการแทน",
-            "from": _bangkok(start), "to": _bangkok(end), "order": f"คำสั่งศูนย์เทคโนโลยีสารสนเทศ ที่ {number}"}
 
 
 def _start(stack, memo_no: str) -> str:
@@ -84,7 +56,7 @@ def _lines(pdf: bytes, tmp_path: Path) -> list[str]:
 
 
 def test_the_acting_official_answers_while_the_order_is_in_force_and_signs_the_memo(
-    airflow_stack, roster, tmp_path: Path
+    airflow_stack, acting_roster, tmp_path: Path
 ) -> None:
     director, acting_one = airflow_stack.client("itc_director"), airflow_stack.client("group_director")
     outsider, admin = airflow_stack.client("staff_suda"), airflow_stack.client("admin")
@@ -96,7 +68,7 @@ def test_the_acting_official_answers_while_the_order_is_in_force_and_signs_the_m
 
     # The order starts while the decision waits: the acting official is e-mailed the link by the watch.
     now = datetime.now(UTC)
-    roster([_order("99/2569", now - timedelta(minutes=5), now + timedelta(days=1))])
+    acting_roster([director_acting_order("99/2569", now - timedelta(minutes=5), now + timedelta(days=1))])
     status, body = trigger(admin, {}, dag_id="sb87_step_deadline_watch")
     assert status == 200, body
     assert wait_for_run(admin, body["dag_run_id"], dag_id="sb87_step_deadline_watch", timeout=120) == "success"
@@ -123,6 +95,9 @@ def test_the_acting_official_answers_while_the_order_is_in_force_and_signs_the_m
     assert wait_for_run(admin, first, timeout=180) == "success"
     decision = _xcom(admin, first, steps.DECISION_RECORD)
     assert (decision["by_id"], decision["capacity"]) == ("group_director", CAPACITY)
+    [entry] = [e for e in request_record.entries(store.engine(airflow_stack.project_db_url()), first)
+               if e["kind"] == request_record.DECISION]
+    assert (entry["actor"], entry["capacity"]) == ("group_director", CAPACITY)
     _, run = admin.get(f"dags/{steps.DAG_ID}/dagRuns/{quote(first, safe='')}")
     assert CAPACITY in run["note"]
     [mail] = [m for m in read_mail(airflow_stack.mail_dir) if "ทล 0601/7741" in str(m["Subject"])
@@ -135,7 +110,7 @@ def test_the_acting_official_answers_while_the_order_is_in_force_and_signs_the_m
     # The order ends: the acting official, though assigned when the second decision opened, is refused;
     # the director answers again, in his own post.
     now = datetime.now(UTC)
-    roster([_order("99/2569", now - timedelta(hours=1), now - timedelta(seconds=1))])
+    acting_roster([director_acting_order("99/2569", now - timedelta(hours=1), now - timedelta(seconds=1))])
     assert respond(acting_one, second, REJECT, {"reason": reason, "sub_units": []})[0] == 403
     assert respond(director, second, REJECT, {"reason": reason, "sub_units": []})[0] == 200
     assert wait_for_run(admin, second, timeout=180) == "success"

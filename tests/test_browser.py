@@ -16,6 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,8 +26,10 @@ import pytest
 from sb87 import steps
 from sb87.intake_rules.params import sample_request
 from sb87.people import forms
+from sb87.records import request_record, store
 from stack import Stack, rest_driver
 from stack.client import ApiClient
+from tests.acting_orders import director_acting_order
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="PyPI playwright is not installed")
 
@@ -201,3 +204,25 @@ def test_staff_fill_in_the_server_details_in_the_ui(airflow_stack: Stack, browse
     assert fields["consultant_contacts"] == "ทีมที่ปรึกษา คุณวิชัย 08 1234 5678"
     assert not fields.get("notes")  # left empty: the UI sends null, which the form accepts
     assert set(fields) == set(forms.details_params())
+
+
+def test_the_acting_official_approves_in_the_ui_and_the_record_says_in_which_capacity(
+        airflow_stack: Stack, browser: Any, artifacts: Path, acting_roster: Any) -> None:
+    """The group director acts for the IT Centre Director under an order in force: he finds the decision in
+    Required Actions, approves it, and the request's record enters the answer "รักษาราชการแทน …"."""
+    now = datetime.now(UTC)
+    acting_roster([director_acting_order("98/2569", now - timedelta(minutes=5), now + timedelta(hours=2))])
+    run_id = new_request_waiting_for(airflow_stack, steps.DIRECTOR_DECISION)
+    page = log_in(browser, airflow_stack, "group_director", artifacts)
+    open_required_action(page, airflow_stack, "[SB-8-7] พิจารณาคำขอ", run_id, steps.APPROVE,
+                         artifacts / "group_director-02-acting-decision.png")
+    page.get_by_role("button", name=steps.APPROVE, exact=True).click()
+    admin = airflow_stack.client("admin")
+    record = wait_answered(admin, run_id, steps.DIRECTOR_DECISION)
+    page.screenshot(path=artifacts / "group_director-03-acting-approved.png", full_page=True)
+    assert (record["responded_by_user"]["id"], record["chosen_options"]) == ("group_director", [steps.APPROVE])
+    rest_driver.wait_for_state(admin, run_id, steps.DECISION_RECORD, {"success"}, timeout=120)
+    [entry] = [e for e in request_record.entries(store.engine(airflow_stack.project_db_url()), run_id)
+               if e["kind"] == request_record.DECISION]
+    assert (entry["actor"], entry["capacity"]) == (
+        "group_director", "รักษาราชการแทน ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ")

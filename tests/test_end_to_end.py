@@ -17,7 +17,6 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -715,8 +714,7 @@ def test_waiting_decisions_survive_a_killed_scheduler(airflow_stack, data_dir: s
 
 def _project_db(stack) -> Any:
     """The project's own database, logged in as the pipeline's role (the connection sb87_db)."""
-    conn = {"login": None, "password": None, "port": None, **json.loads(stack.env["AIRFLOW_CONN_SB87_DB"])}
-    return store.engine(store.url_of(SimpleNamespace(**conn)))
+    return store.engine(stack.project_db_url())
 
 
 def _watch_once(stack) -> None:
