@@ -19,7 +19,10 @@ One mapped task per active policy (`sb87_backup_policies`):
 
 A mismatch, an unreadable pack or a restore error fails that server's task; a server that cannot be
 reached is **not run** (the task fails too). The IT Centre is e-mailed once per incident and once when
-the server's next drill passes. Details: `docs/drills.md`.
+the server's next drill passes. When all drills have finished, each unit that asked for it in the
+organisation file (`drill_reports`) gets the month's report: its servers backed up and proven
+restorable, with dates, or said plainly not to be (not on an operator's run for one server).
+Details: `docs/drills.md`.
 """
 
 from __future__ import annotations
@@ -97,4 +100,20 @@ with DAG(
 
     servers = servers_to_drill()
     is_drill_day() >> servers
-    drill.expand(policy=servers)
+
+    @task(task_display_name="ส่งรายงานผลทดสอบกู้คืนประจำเดือนถึงหน่วยงาน", trigger_rule="all_done",
+          doc_md="After every server's drill has finished (passed or not): the month's report to each unit that "
+                 "asked for one in the organisation file (`drill_reports`), once per unit and month, copied to "
+                 "the IT Centre. Not sent when the operator drilled one server only.")
+    def report_to_units() -> list[str]:
+        """The monthly reports (sb87.backup.drill_report); the agencies whose report this run queued."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from sb87.backup.drill_report import send_monthly_reports
+
+        # A drill of one server says nothing about the unit's other servers this month.
+        if get_current_context()["params"].get("server"):
+            raise AirflowSkipException("the operator drilled one server: no monthly report")
+        return send_monthly_reports()
+
+    drill.expand(policy=servers) >> report_to_units()
