@@ -104,16 +104,26 @@ with DAG(
     @task(task_display_name="ส่งรายงานผลทดสอบกู้คืนประจำเดือนถึงหน่วยงาน", trigger_rule="all_done",
           doc_md="After every server's drill has finished (passed or not): the month's report to each unit that "
                  "asked for one in the organisation file (`drill_reports`), once per unit and month, copied to "
-                 "the IT Centre. Not sent when the operator drilled one server only.")
+                 "the IT Centre; none when the operator drilled one server only. Then fails, naming them, if any "
+                 "drill of this run did not pass: the run's verdict, as the last task.")
     def report_to_units() -> list[str]:
         """The monthly reports (sb87.backup.drill_report); the agencies whose report this run queued."""
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowFailException
 
-        from sb87.backup.drill_report import send_monthly_reports
+        from sb87.backup.drill import drill_rows
+        from sb87.backup.drill_report import drills_not_passed, send_monthly_reports
+        from sb87.records import store
 
+        context = get_current_context()
+        servers = context["ti"].xcom_pull(task_ids="servers_to_drill")
+        if servers is None:
+            raise AirflowFailException("no list of servers to drill (see the task รายชื่อเครื่องที่มี policy)")
         # A drill of one server says nothing about the unit's other servers this month.
-        if get_current_context()["params"].get("server"):
-            raise AirflowSkipException("the operator drilled one server: no monthly report")
-        return send_monthly_reports()
+        sent = [] if context["params"].get("server") else send_monthly_reports()
+        # Airflow judges a run by its last tasks: this one carries the drills' failures.
+        bad = drills_not_passed(drill_rows(store.project_engine()), context["run_id"], servers)
+        if bad:
+            raise AirflowFailException(f"รายงานส่งแล้ว {len(sent)} หน่วยงาน; ทดสอบกู้คืนไม่ผ่าน: " + "; ".join(bad))
+        return sent
 
     drill.expand(policy=servers) >> report_to_units()

@@ -20,7 +20,7 @@ import pytest
 from test_outbox import SmtpServer
 
 from sb87.backup.drill import FAILED, NOT_RUN, PASSED, DrillResult, drill_rows, record
-from sb87.backup.drill_report import context_of, send_monthly_reports, unit_reports
+from sb87.backup.drill_report import context_of, drills_not_passed, send_monthly_reports, unit_reports
 from sb87.backup.freshness import active_policies, record_policy
 from sb87.notices.messages import render_notice
 from sb87.records import store
@@ -139,7 +139,7 @@ def test_one_email_per_opted_in_unit_and_month_in_thai_copied_to_the_it_centre(l
     html = msg.get_body(("html",)).get_content()
     assert text.startswith(f"เรียน {UNIT['name']}")
     for part in (text, html):
-        assert ("ตามที่แขวงทางหลวงสกลนครที่ 1ได้ฝากเครื่อง Server ไว้ให้ศูนย์เทคโนโลยีสารสนเทศ กรมทางหลวง "
+        assert ("ตามที่แขวงทางหลวงสกลนครที่ 1 ได้ฝากเครื่อง Server ไว้ให้ศูนย์เทคโนโลยีสารสนเทศ กรมทางหลวง "
                 "สำรองข้อมูล") in part
         assert "ทดสอบกู้คืนข้อมูลสำเร็จเมื่อวันที่ 1 มีนาคม 2570" in part
         assert "การทดสอบกู้คืนข้อมูลประจำเดือนนี้ไม่ผ่าน" in part
@@ -148,6 +148,17 @@ def test_one_email_per_opted_in_unit_and_month_in_thai_copied_to_the_it_centre(l
     # April is another month: its report goes out.
     assert send_monthly_reports(datetime(2027, 4, 1, 12, 30, tzinfo=UTC)) == [SAKON]
     assert len(smtp.handler.messages) == 2
+
+
+def test_the_run_is_failed_by_the_report_task_when_a_drill_of_the_run_did_not_pass(lab) -> None:
+    eng, _ = lab
+    policies = active_policies(eng)
+    # The scheduled run of 1 March: skn-fs01 failed then passed (a retry in the same run), skn-db01 failed.
+    rows = [dict(r, run_id="scheduled__m") if r["started_at"].month == 3 else r for r in drill_rows(eng)]
+    assert drills_not_passed(rows, "scheduled__m", policies) == [
+        "skn-db01.doh.go.th: failed", "skn-web01.doh.go.th: ไม่มีผลการทดสอบ"]
+    passed = [p for p in policies if p["server_id"] in ("skn-fs01", "hw1-hrdb01")]
+    assert drills_not_passed(rows, "scheduled__m", passed) == []
 
 
 @pytest.mark.parametrize(("entry", "refusal"), [

@@ -118,6 +118,22 @@ def send_reports(reports: Sequence[UnitReport], org: Mapping[str, Any], today: d
     return queued
 
 
+def drills_not_passed(rows: Sequence[Mapping[str, Any]], run_id: str,
+                      policies: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The servers of this run (`policies`, as the DAG listed them) whose drill did not pass, or left no
+    record (its task died first): "host: state". The report task fails the run with them, since it is
+    the run's last task and Airflow judges a run by its last tasks."""
+    latest = {r["server_id"]: r for r in sorted(rows, key=lambda r: r["id"]) if r["run_id"] == run_id}
+    out = []
+    for policy in policies:
+        row = latest.get(policy["server_id"])
+        if row is None:
+            out.append(f"{policy['hostname']}: ไม่มีผลการทดสอบ")
+        elif row["state"] != PASSED:
+            out.append(f"{policy['hostname']}: {row['state']}")
+    return out
+
+
 def send_monthly_reports(now: datetime | None = None) -> list[str]:
     """What the drill DAG's last task does: this month's (Bangkok) reports to every opted-in unit."""
     from sb87.backup.drill import drill_rows
