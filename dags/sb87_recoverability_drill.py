@@ -21,8 +21,8 @@ A mismatch, an unreadable pack or a restore error fails that server's task; a se
 reached is **not run** (the task fails too). The IT Centre is e-mailed once per incident and once when
 the server's next drill passes. When all drills have finished, each unit that asked for it in the
 organisation file (`drill_reports`) gets the month's report: its servers backed up and proven
-restorable, with dates, or said plainly not to be (not on an operator's run for one server).
-Details: `docs/drills.md`.
+restorable, with dates, or said plainly not to be (not on an operator's run for one server); that last
+task also fails the run when a drill of the run did not pass. Details: `docs/drills.md`.
 """
 
 from __future__ import annotations
