@@ -165,7 +165,7 @@ def test_the_run_is_failed_by_the_report_task_when_a_drill_of_the_run_did_not_pa
     ({"agency": SAKON, "name": "แขวงฯ"}, "drill_reports[1] (แขวงทางหลวงสกลนครที่ 1): no e-mail address"),
     ({"agency": "แขวงทางหลวงสกลนคร 1", "email": "x@doh.example.go.th"},
      "drill_reports[1] (แขวงทางหลวงสกลนคร 1): no server in the inventory"),
-])
+], ids=["no e-mail", "unknown agency"])
 def test_the_organisation_file_refuses_a_report_with_no_email_or_an_unknown_agency(
         lab, tmp_path: Path, entry: dict, refusal: str) -> None:
     raw = json.loads((ROOT / "config" / "sb87.json").read_text(encoding="utf-8"))
