@@ -19,7 +19,10 @@ One mapped task per active policy (`sb87_backup_policies`):
 
 A mismatch, an unreadable pack or a restore error fails that server's task; a server that cannot be
 reached is **not run** (the task fails too). The IT Centre is e-mailed once per incident and once when
-the server's next drill passes. Details: `docs/drills.md`.
+the server's next drill passes. When all drills have finished, each unit that asked for it in the
+organisation file (`drill_reports`) gets the month's report: its servers backed up and proven
+restorable, with dates, or said plainly not to be (not on an operator's run for one server); that last
+task also fails the run when a drill of the run did not pass. Details: `docs/drills.md`.
 """
 
 from __future__ import annotations
@@ -97,4 +100,30 @@ with DAG(
 
     servers = servers_to_drill()
     is_drill_day() >> servers
-    drill.expand(policy=servers)
+
+    @task(task_display_name="ส่งรายงานผลทดสอบกู้คืนประจำเดือนถึงหน่วยงาน", trigger_rule="all_done",
+          doc_md="After every server's drill has finished (passed or not): the month's report to each unit that "
+                 "asked for one in the organisation file (`drill_reports`), once per unit and month, copied to "
+                 "the IT Centre; none when the operator drilled one server only. Then fails, naming them, if any "
+                 "drill of this run did not pass: the run's verdict, as the last task.")
+    def report_to_units() -> list[str]:
+        """The monthly reports (sb87.backup.drill_report); the agencies whose report this run queued."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sb87.backup.drill import drill_rows
+        from sb87.backup.drill_report import drills_not_passed, send_monthly_reports
+        from sb87.records import store
+
+        context = get_current_context()
+        servers = context["ti"].xcom_pull(task_ids="servers_to_drill")
+        if servers is None:
+            raise AirflowFailException("no list of servers to drill (see the task รายชื่อเครื่องที่มี policy)")
+        # A drill of one server says nothing about the unit's other servers this month.
+        sent = [] if context["params"].get("server") else send_monthly_reports()
+        # Airflow judges a run by its last tasks: this one carries the drills' failures.
+        bad = drills_not_passed(drill_rows(store.project_engine()), context["run_id"], servers)
+        if bad:
+            raise AirflowFailException(f"รายงานส่งแล้ว {len(sent)} หน่วยงาน; ทดสอบกู้คืนไม่ผ่าน: " + "; ".join(bad))
+        return sent
+
+    drill.expand(policy=servers) >> report_to_units()

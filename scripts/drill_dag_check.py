@@ -3,7 +3,8 @@ stack's start, over the suite's time budget).
 
 Makes a policy for hr-db-01 with the pipeline's own scripts (through the stack's Airflow connections, host
 keys pinned) and registers it, then triggers `sb87_recoverability_drill` for it twice: healthy (the run
-succeeds, a `passed` row), then with the server's sshd stopped (the run fails, a `not_run` row, one e-mail
+succeeds, a `passed` row, no unit report), then for all servers (the unit that asked for it, Highway Office 1,
+gets its monthly report), then with the server's sshd stopped (the run fails, a `not_run` row, one e-mail
 to the IT Centre). A hostile `server` param is refused with HTTP 400.
 Usage: `.venv/bin/python scripts/drill_dag_check.py`.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
 
@@ -24,6 +27,7 @@ from stack.embedded import throwaway_home
 DAG = "dags/sb87_recoverability_drill"
 HOST, SERVER_ID, CONN = "hr-db-01", "hw1-hrdb01", "sb87_srv_hr_db_01"
 STARTED = time.monotonic()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def log(*what: object) -> None:
@@ -42,8 +46,25 @@ def _conn(env_name: str) -> SimpleNamespace:
                            extra_dejson=raw.get("extra") or {})
 
 
+UNIT = {"agency": "สำนักงานทางหลวงที่ 1", "email": "hw1@doh.example.go.th", "name": "ผู้อำนวยการสำนักงานทางหลวงที่ 1"}
+
+
+def _config_with_reports() -> str:
+    """The organisation file with Highway Office 1 asking for the monthly drill report."""
+    raw = json.loads((ROOT / "config" / "sb87.json").read_text(encoding="utf-8"))
+    raw["drill_reports"] = [UNIT]
+    path = Path(tempfile.mkdtemp(prefix="sb87-drill-dag-")) / "sb87.json"
+    path.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def _report_task(run: tuple[str, list]) -> str | None:
+    return next((state for task_id, _, state in run[1] if task_id == "report_to_units"), None)
+
+
 def main() -> None:
-    stack = Stack(throwaway_home("drill-dag"), ports=free_ports(), extra_env={"SB87_SSH_RETRY_DELAY_SECONDS": "3"})
+    stack = Stack(throwaway_home("drill-dag"), ports=free_ports(),
+                  extra_env={"SB87_SSH_RETRY_DELAY_SECONDS": "3", "SB87_CONFIG": _config_with_reports()})
     stack.start()
     try:
         os.environ.update(stack.own_env())
@@ -90,6 +111,7 @@ def main() -> None:
         healthy = trigger_and_wait({"server": HOST})
         log("healthy run:", healthy)
         check(healthy[0] == "success" and ("drill", HOST, "success") in healthy[1], healthy)
+        check(_report_task(healthy) == "success", "report task ran (sending nothing)")
         [row] = drill_rows(eng)
         log({k: row[k] for k in ("state", "files", "bytes", "verified", "check_subset", "check_ok",
                                  "throughput_bytes_per_second", "estimated_full_restore_seconds")})
@@ -97,17 +119,27 @@ def main() -> None:
         status, body = api.post(f"{DAG}/dagRuns", {"logical_date": None, "conf": {"server": "x; rm -rf /"}})
         log("hostile param:", status, str(body)[:120])
         check(status == 400, "status == 400")
+        every = trigger_and_wait({})
+        log("run for all servers:", every)
+        check(every[0] == "success" and _report_task(every) == "success", every)
+        reports = [m for m in read_mail(stack.mail_dir) if "รายงานผลการทดสอบกู้คืน" in str(m["Subject"])]
+        log("reports:", [(str(m["Subject"]), str(m["To"])) for m in reports])
+        check(len(reports) == 1 and UNIT["email"] in str(reports[0]["To"]), "one report, to Highway Office 1")
+        text = reports[0].get_body(("plain",)).get_content()
+        check(f"เครื่อง {HOST} ได้สำรองข้อมูลไว้แล้ว" in text and "ยืนยันได้ว่ากู้คืนได้จริง" in text, text)
         server.stop()
         down = trigger_and_wait({"server": SERVER_ID})
         log("sshd stopped:", down)
         check(down[0] == "failed" and ("drill", HOST, "failed") in down[1], down)
+        check(_report_task(down) == "failed", "the report task fails the run")
         row = drill_rows(eng)[-1]
         log(row["state"], row["detail"])
         check(row["state"] == "not_run", "row['state'] == 'not_run'")
         [incident] = incident_rows(eng)
         check(incident["recovered_at"] is None, "incident['recovered_at'] is None")
         deadline = time.monotonic() + 60
-        while not (mails := [m for m in read_mail(stack.mail_dir) if "ทดสอบกู้คืน" in str(m["Subject"])]):
+        while not (mails := [m for m in read_mail(stack.mail_dir) if "ทดสอบกู้คืน" in str(m["Subject"])
+                             and "รายงานผล" not in str(m["Subject"])]):
             check(time.monotonic() < deadline, "no drill e-mail")
             time.sleep(2)
         log("e-mails:", [str(m["Subject"]) for m in mails])

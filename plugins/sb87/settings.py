@@ -116,7 +116,25 @@ def _load(path: str, stamp: tuple[int, int]) -> Organisation:
 
     raw = json.loads(Path(path).read_text(encoding="utf-8"))
     validate(raw)
+    _check_drill_reports(raw)
     return Organisation(raw)
+
+
+def _check_drill_reports(raw: Mapping[str, Any]) -> None:
+    """Refuse, naming the entry, a unit's monthly drill report (`drill_reports`, sb87.backup.drill_report)
+    with no e-mail address or for an agency no inventory server belongs to: it would reach nobody, or
+    never have a server to vouch for (a misspelt agency would go unnoticed month after month)."""
+    entries = raw.get("drill_reports") or []
+    if not entries:
+        return
+    agencies = {entry.get("agency") for entry in registered_servers().values()}
+    for n, entry in enumerate(entries, 1):
+        label = f"drill_reports[{n}] ({entry.get('agency') or entry.get('name') or '?'})"
+        if "@" not in str(entry.get("email") or ""):
+            raise ValueError(f"{label}: no e-mail address to send the unit's monthly drill report to")
+        if entry.get("agency") not in agencies:
+            raise ValueError(f"{label}: no server in the inventory ({settings().inventory_file}) "
+                             f"has agency {entry.get('agency')!r}")
 
 
 def organisation() -> Organisation:
