@@ -3,7 +3,7 @@
 The roster (`config/sb87.json`) stays the one list of who does what. Each roster role becomes a
 FAB role: the IT Centre Director, the group/division director and staff get the permissions of
 FAB's built-in "User" role (see DAGs and runs, file requests, answer decisions) plus the "Required
-Actions" menu; operators get those of "Op". Whether a person may answer a given decision is not a
+Actions" menu and the plugins list (the UI's navigation item of the operations board); operators get those of "Op". Whether a person may answer a given decision is not a
 FAB permission: the decision names its assignees from the roster (`sb87.people.auth`).
 
 Safe to run on every start (the compose file's `airflow-init` does):
@@ -40,6 +40,8 @@ ROLE_NAMES = {
     "operator": "SB87 Operator",
 }
 REQUIRED_ACTIONS_MENU = ("menu_access", "HITL Detail")
+#: The UI builds its navigation, the operations board's item included (sb87.board), from the plugins list.
+PLUGINS_LIST = ("can_read", "Plugins")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def role_permissions(sm: Any) -> list[dict[str, Any]]:
     def without_forgery(perms: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [p for p in perms if p not in WRITES_THAT_FORGE]
 
-    people = without_forgery([*sm.VIEWER_PERMISSIONS, *sm.USER_PERMISSIONS, REQUIRED_ACTIONS_MENU])
+    people = without_forgery([*sm.VIEWER_PERMISSIONS, *sm.USER_PERMISSIONS, REQUIRED_ACTIONS_MENU, PLUGINS_LIST])
     perms = {"it_director": people, "group_director": people, "staff": people,
              "operator": without_forgery([*people, *sm.OP_PERMISSIONS])}
     return [{"role": ROLE_NAMES[key], "perms": perms[key]} for key in ROLE_NAMES]
