@@ -3,8 +3,9 @@
 The roster (`config/sb87.json`) stays the one list of who does what. Each roster role becomes a
 FAB role: the IT Centre Director, the group/division director and staff get the permissions of
 FAB's built-in "User" role (see DAGs and runs, file requests, answer decisions) plus the "Required
-Actions" menu and the plugins list (the UI's navigation item of the operations board); operators get those of "Op". Whether a person may answer a given decision is not a
-FAB permission: the decision names its assignees from the roster (`sb87.people.auth`).
+Actions" menu and the plugins list (the UI's navigation item of the operations board); operators get
+those of "Op". Whether a person may answer a given decision is not a FAB permission: the decision
+names its assignees from the roster (`sb87.people.auth`).
 
 Safe to run on every start (the compose file's `airflow-init` does):
 - roles are created when missing and gain missing permissions; they lose only the writes no roster
