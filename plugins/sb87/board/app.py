@@ -25,11 +25,11 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sb87 import steps
-from sb87.board import URL_PREFIX, data
+from sb87.board import URL_PREFIX, data, report
 from sb87.settings import TEMPLATES_DIR, Person, organisation, registered_servers
 from sb87.timekeeping.deadlines import limits_from_config
 from sb87.timekeeping.workdays import default_calendar
@@ -66,7 +66,22 @@ def loaded_board(session: SessionDep) -> dict[str, Any]:
     return load_board(session)
 
 
+def report_records(session: SessionDep) -> Any:
+    """What the monthly report reads, for a month: a function of (start, end, now)."""
+    from sb87.records import store
+
+    def read(start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
+        eng = store.project_engine()
+        return {"runs": data.airflow_runs(session, now, since=start),
+                "summaries": report.step_summaries(eng, start, end),
+                "policies": list(data.server_facts(eng).policies.values()),
+                "checks": report.freshness_checks(eng, start, end)}
+
+    return read
+
+
 Viewer = Annotated[Person, Depends(viewer)]
+ReportRecords = Annotated[Any, Depends(report_records)]
 Loaded = Annotated[dict[str, Any], Depends(loaded_board)]
 
 
@@ -163,6 +178,38 @@ def create_app() -> FastAPI:
             mine_link="?" + urlencode({"mine": "1"}))
         return HTMLResponse(html, status_code=status)
 
+    def month_numbers(request: Request, read: Any) -> dict[str, Any] | JSONResponse:
+        now = datetime.now(UTC)
+        text = request.query_params.get("month") or _previous_month(now)
+        try:
+            start, end = report.parse_month(text, now)
+        except report.BadMonth as bad:
+            return JSONResponse({"detail": f"ช่อง month: {bad}", "field": "month", "value": text[:200]},
+                                status_code=400)
+        return report.report(start, end, **read(start, end, now))
+
+    @app.get("/api/report")
+    def report_json(request: Request, viewer: Viewer, read: ReportRecords) -> JSONResponse:
+        numbers = month_numbers(request, read)
+        return numbers if isinstance(numbers, JSONResponse) else JSONResponse(numbers)
+
+    @app.get("/report.csv")
+    def report_csv(request: Request, viewer: Viewer, read: ReportRecords) -> Response:
+        numbers = month_numbers(request, read)
+        if isinstance(numbers, JSONResponse):
+            return numbers
+        return Response(report.as_csv(numbers), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="sb87-report-{numbers["month"]}.csv"'})
+
+    @app.get("/report.xlsx")
+    def report_xlsx(request: Request, viewer: Viewer, read: ReportRecords) -> Response:
+        numbers = month_numbers(request, read)
+        if isinstance(numbers, JSONResponse):
+            return numbers
+        return Response(report.as_xlsx(numbers), headers={
+            "Content-Disposition": f'attachment; filename="sb87-report-{numbers["month"]}.xlsx"'},
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
     @app.get("/documents/{run_id}", response_class=HTMLResponse)
     def documents_page(run_id: str, request: Request, viewer: Viewer, session: SessionDep) -> HTMLResponse:
         files = _documents(session, run_id)
@@ -188,3 +235,10 @@ def _documents(session: Any, run_id: str) -> list[Path]:
     if not data.run_exists(session, run_id):
         raise HTTPException(404, "ไม่มีคำขอนี้ (no such request)")
     return request_documents(run_id)
+
+
+def _previous_month(now: datetime) -> str:
+    """The month before `now`'s, in Bangkok: what the report shows when no month is asked for."""
+    local = now.astimezone(report.BANGKOK)
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return f"{year}-{month:02d}"

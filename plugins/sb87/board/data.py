@@ -97,14 +97,17 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID) -> list[RunRecord]:
-    """Open runs of the request DAG, and those closed within `CLOSED_DAYS`, with tasks and waiting decisions."""
+def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
+                 since: datetime | None = None) -> list[RunRecord]:
+    """Open runs of the request DAG, and those started or closed since `since` (default: `CLOSED_DAYS`
+    ago), with their task instances and waiting decisions."""
     from airflow.models.dagrun import DagRun
     from airflow.models.hitl import HITLDetail
     from airflow.models.taskinstance import TaskInstance as TI
 
-    since = now - timedelta(days=CLOSED_DAYS)
-    wanted = (DagRun.dag_id == dag_id) & (DagRun.state.in_(OPEN_RUN_STATES) | (DagRun.end_date >= since))
+    since = since or now - timedelta(days=CLOSED_DAYS)
+    wanted = (DagRun.dag_id == dag_id) & (DagRun.state.in_(OPEN_RUN_STATES) | (DagRun.end_date >= since)
+                                          | (DagRun.start_date >= since))
     runs = session.execute(select(DagRun.run_id, DagRun.state, DagRun.conf, DagRun.start_date, DagRun.queued_at,
                                   DagRun.end_date).where(wanted)).all()
     tasks: dict[str, list[dict[str, Any]]] = {}

@@ -1,0 +1,185 @@
+"""The monthly report (issue 23, item 4): a calendar month of the service in numbers, as CSV and XLSX.
+
+For one month of Bangkok's calendar: requests received (their run started in the month), and those
+that ended in it — completed, rejected, failed (`sb87.board.data.outcome`); per step, of the steps
+that ended in the month (the closing summary `sb87_step_summary`), the share finished within the
+working-day limit and the median working days; servers protected (a policy active during the month),
+and the share of server-days whose freshness checks found the backup fresh.
+
+`report()` is pure; the readers (`step_summaries`, `freshness_checks`) live beside the board's in
+`data.py`'s style, and the app serves `/api/report`, `/report.csv`, `/report.xlsx` (`?month=YYYY-MM`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from sb87 import steps
+from sb87.backup import freshness
+from sb87.board import data
+from sb87.records import store
+from sb87.timekeeping.thai_dates import BE_OFFSET, MONTHS
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+MONTH = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
+FRESH_STATES = {freshness.OK, freshness.NOT_YET_DUE}
+
+
+class BadMonth(ValueError):
+    """A month the report cannot be made for: 400, naming the field `month`."""
+
+
+def parse_month(text: str, now: datetime) -> tuple[datetime, datetime]:
+    """`2026-11` → the month's first instant and the next month's, in Bangkok. Malformed or in the future:
+    `BadMonth`. A Buddhist-Era year (`2569-11`) is refused with a hint, not silently read as 2569 CE."""
+    found = MONTH.match(text.strip())
+    if not found:
+        raise BadMonth("ต้องเป็นปี ค.ศ.-เดือน เช่น 2026-11 (YYYY-MM)")
+    year, month = int(found["year"]), int(found["month"])
+    if year > now.year + 100:
+        raise BadMonth(f"ปี {year} ดูเป็นปี พ.ศ.: ใช้ปี ค.ศ. ({year - BE_OFFSET}-{month:02d})")
+    start = datetime(year, month, 1, tzinfo=BANGKOK)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=BANGKOK)
+    if start > now:
+        raise BadMonth("เดือนนี้ยังไม่มาถึง (a month in the future)")
+    return start, end
+
+
+def month_thai(start: datetime) -> str:
+    return f"{MONTHS[start.month - 1]} {start.year + BE_OFFSET}"
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def step_summaries(eng: Engine, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Closing summaries of the steps that ended in [start, end)."""
+    s = store.step_summary
+    with eng.connect() as db:
+        rows = db.execute(select(s).where(s.c.ended_at >= start.astimezone(UTC), s.c.ended_at < end.astimezone(UTC)))
+        return [dict(r._mapping) for r in rows]
+
+
+def freshness_checks(eng: Engine, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    c = freshness.checks
+    with eng.connect() as db:
+        rows = db.execute(select(c.c.server_id, c.c.checked_at, c.c.state)
+                          .where(c.c.checked_at >= start.astimezone(UTC), c.c.checked_at < end.astimezone(UTC)))
+        return [dict(r._mapping) for r in rows]
+
+
+# ----------------------------------------------------------------------------- numbers (pure)
+
+
+def _local_day(when: datetime) -> date:
+    aware = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+    return aware.astimezone(BANGKOK).date()
+
+
+def _within(when: datetime | None, start: datetime, end: datetime) -> bool:
+    if when is None:
+        return False
+    aware = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+    return start <= aware < end
+
+
+def report(start: datetime, end: datetime, runs: Iterable[data.RunRecord], summaries: Sequence[Mapping[str, Any]],
+           policies: Iterable[Mapping[str, Any]], checks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The month's numbers from the records (see the module doc)."""
+    runs = list(runs)
+    ended = [data.outcome(r)[0] for r in runs if r.state not in data.OPEN_RUN_STATES and _within(r.ended, start, end)]
+    per_step = []
+    for step in steps.limited_steps():
+        mine = [s for s in summaries if s["step"] == step.key and s.get("met") in ("met", "missed", "failed")]
+        used = [float(s["working_days_used"]) for s in mine if s.get("working_days_used") is not None]
+        met = sum(1 for s in mine if s["met"] == "met")
+        per_step.append({"step": step.number, "title": step.title, "finished": len(mine), "within_limit": met,
+                         "share_within_limit": round(met / len(mine), 4) if mine else None,
+                         "median_working_days": round(statistics.median(used), 3) if used else None})
+    protected = sorted(p["server_id"] for p in policies if _aware(p["created_at"]) < end
+                       and (p.get("active") or (p.get("removed_at") and _aware(p["removed_at"]) >= start)))
+    days: dict[tuple[str, date], bool] = {}
+    for c in checks:
+        if c["server_id"] in protected and _within(c["checked_at"], start, end):
+            key = (c["server_id"], _local_day(c["checked_at"]))
+            days[key] = days.get(key, False) or c["state"] in FRESH_STATES
+    fresh = sum(days.values())
+    return {
+        "month": f"{start.year}-{start.month:02d}",
+        "month_thai": month_thai(start),
+        "received": sum(1 for r in runs if _within(r.started, start, end)),
+        "completed": ended.count("completed"),
+        "rejected": ended.count("rejected"),
+        "failed": ended.count("failed"),
+        "steps": per_step,
+        "servers_protected": len(protected),
+        "server_days_checked": len(days),
+        "server_days_fresh": fresh,
+        "fresh_day_share": round(fresh / len(days), 4) if days else None,
+    }
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def table(numbers: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """The report as rows (Thai label, English key, value): what the CSV and the XLSX hold."""
+    rows: list[tuple[str, str, Any]] = [
+        ("เดือน", "month", numbers["month_thai"]),
+        ("คำขอที่รับ", "received", numbers["received"]),
+        ("ดำเนินการเสร็จสิ้น", "completed", numbers["completed"]),
+        ("ไม่อนุมัติ", "rejected", numbers["rejected"]),
+        ("ล้มเหลว", "failed", numbers["failed"]),
+    ]
+    for s in numbers["steps"]:
+        rows += [(f"{s['title']}: เสร็จในเดือน", f"step{s['step']}_finished", s["finished"]),
+                 (f"{s['title']}: ทันกำหนด (สัดส่วน)", f"step{s['step']}_share_within_limit", s["share_within_limit"]),
+                 (f"{s['title']}: มัธยฐานวันทำการ", f"step{s['step']}_median_working_days", s["median_working_days"])]
+    rows += [("เครื่องที่ได้รับการสำรองข้อมูล", "servers_protected", numbers["servers_protected"]),
+             ("สัดส่วนวันที่ข้อมูลสำรองเป็นปัจจุบัน", "fresh_day_share", numbers["fresh_day_share"])]
+    return rows
+
+
+def as_csv(numbers: Mapping[str, Any]) -> bytes:
+    """UTF-8 with a byte-order mark: spreadsheet programs then read the Thai labels correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["รายการ", "key", "value"])
+    for label, key, value in table(numbers):
+        writer.writerow([label, key, "" if value is None else value])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def as_xlsx(numbers: Mapping[str, Any]) -> bytes:
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("รายงานประจำเดือน")
+    bold = book.add_format({"bold": True})
+    sheet.write_row(0, 0, ["รายการ", "key", "value"], bold)
+    for i, (label, key, value) in enumerate(table(numbers), start=1):
+        sheet.write(i, 0, label)
+        sheet.write(i, 1, key)
+        if value is None:
+            sheet.write_blank(i, 2, None)
+        else:
+            sheet.write(i, 2, value)
+    sheet.set_column(0, 0, 60)
+    sheet.set_column(1, 1, 32)
+    book.close()
+    return buffer.getvalue()
