@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,3 +156,25 @@ def test_without_a_month_the_report_is_last_months(project_db: Any) -> None:
     first = today.replace(day=1)
     last_month = first - timedelta(days=1)
     assert numbers["month"] == f"{last_month.year}-{last_month.month:02d}"
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed")
+def test_the_report_memo_reads_word_for_word(project_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SB87_DOCUMENTS_DIR", str(tmp_path / "documents"))
+    numbers = report.report(START, END, **records(project_db))
+    pdf = report.memo_pdf(numbers, NOW, project_db)
+    again = report.memo_pdf(numbers, NOW, project_db)
+    assert again == pdf
+    text = " ".join(subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
+                                   text=True).stdout.split())
+    org = organisation().raw["organisation"]
+    for words in ("บันทึกข้อความ", f"ที่ {org['group_letter_code']}/1",  # the group's first number: kept on a re-run
+                  "วันที่ 4 ธันวาคม 2569",
+                  "เรื่อง รายงานผลการให้บริการฝากเครื่อง Server ประจำเดือนพฤศจิกายน 2569",
+                  f"เรียน {org['director_position']}",
+                  "คำขอที่รับในเดือน 5 คำขอ", "ดำเนินการเสร็จสิ้น 1 คำขอ", "ไม่อนุมัติ 1 คำขอ", "ล้มเหลว 1 คำขอ",
+                  "ขั้นตอนที่ 2 ทันกำหนด 2 จาก 3 (ร้อยละ 66.7) มัธยฐาน 0.50 วันทำการ",
+                  "ขั้นตอนที่ 3 ทันกำหนด 1 จาก 2 (ร้อยละ 50.0) มัธยฐาน 1.35 วันทำการ",
+                  "เครื่องที่ได้รับการสำรองข้อมูล 2 เครื่อง", "วันที่ข้อมูลสำรองเป็นปัจจุบัน ร้อยละ 95.6",
+                  "(นายประเสริฐ มั่นคง)"):
+        assert words in text, (words, text)

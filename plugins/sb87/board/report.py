@@ -183,3 +183,60 @@ def as_xlsx(numbers: Mapping[str, Any]) -> bytes:
     sheet.set_column(1, 1, 32)
     book.close()
     return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------- the memo
+
+
+REPORT_SUBJECT = "รายงานผลการให้บริการฝากเครื่อง Server ประจำเดือน"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"ร้อยละ {value * 100:.1f}"
+
+
+def memo_fields(numbers: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The memo's aligned list: the month's counts, then each step's timeliness."""
+    fields = [("คำขอที่รับในเดือน", f"{numbers['received']} คำขอ"),
+              ("ดำเนินการเสร็จสิ้น", f"{numbers['completed']} คำขอ"),
+              ("ไม่อนุมัติ", f"{numbers['rejected']} คำขอ"),
+              ("ล้มเหลว", f"{numbers['failed']} คำขอ")]
+    for s in numbers["steps"]:
+        if s["finished"]:
+            median = f"{s['median_working_days']:.2f}" if s["median_working_days"] is not None else "-"
+            fields.append((f"ขั้นตอนที่ {s['step']}",
+                           f"ทันกำหนด {s['within_limit']} จาก {s['finished']} ({_share(s['share_within_limit'])}) "
+                           f"มัธยฐาน {median} วันทำการ"))
+    fields += [("เครื่องที่ได้รับการสำรองข้อมูล", f"{numbers['servers_protected']} เครื่อง"),
+               ("วันที่ข้อมูลสำรองเป็นปัจจุบัน", _share(numbers["fresh_day_share"]))]
+    return fields
+
+
+def memo_pdf(numbers: Mapping[str, Any], when: datetime, eng: Engine) -> Any:
+    """The month's report as the group's memo to the IT Centre Director (the same standards as the
+    server-details memo: the group's unit, letter code and own register number; signed by the roster's
+    first group/division director). The number is taken once per month: a re-run keeps it."""
+    from sb87.documents.filing import GROUP_OUT_KIND, _render, request_folder, roster_signatory
+    from sb87.documents.memo import Memo, default_emblem, organisation_names, render_memo_body
+    from sb87.settings import organisation
+
+    org = organisation()
+    raw = org.raw["organisation"]
+    subject = f"{REPORT_SUBJECT}{numbers['month_thai']}"
+    key = f"monthly-report-{numbers['month']}"
+    entry = store.register_document(eng, key, GROUP_OUT_KIND, subject, when)
+    signers = org.with_role("group_director")
+    signer = roster_signatory(signers[0].id if signers else "", "", org["group_director_position"])
+    body = render_memo_body("generic.txt.j2", {
+        "paragraphs": [f"กลุ่มฯ ขอรายงานผลการให้บริการฝากเครื่อง Server (SB-8-7) ประจำเดือน{numbers['month_thai']} "
+                       "ตามระยะเวลาที่กำหนดเป็นวันทำการ ดังนี้"],
+        "fields": memo_fields(numbers),
+        "items": [],
+        "closing": "รายละเอียดตามไฟล์ CSV และ XLSX ที่แนบ จึงเรียนมาเพื่อโปรดทราบ",
+    })
+    unit = raw.get("group_unit") or f"{org['unit']} {org['department']}"
+    memo = Memo(unit=unit, unit_phone=raw.get("group_unit_phone") or org["unit_phone"],
+                number=f"{raw.get('group_letter_code') or org['letter_code']}/{entry['number']}", date=when,
+                subject=subject, addressee=org["director_position"], body=body, emblem_path=default_emblem(),
+                author=unit, keep_together=organisation_names(), **signer)
+    return _render(memo, request_folder(key) / f"{key}.pdf")
