@@ -13,7 +13,7 @@ import io
 import shutil
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from sb87.board import app as board_app
 from sb87.board import data, report
 from sb87.records import store
 from sb87.settings import organisation
+from sb87.timekeeping.workdays import WorkingCalendar
 
 BKK = report.BANGKOK
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=BKK)
@@ -178,3 +179,13 @@ def test_the_report_memo_reads_word_for_word(project_db: Any, tmp_path: Path, mo
                   "เครื่องที่ได้รับการสำรองข้อมูล 2 เครื่อง", "วันที่ข้อมูลสำรองเป็นปัจจุบัน ร้อยละ 95.6",
                   "(นายประเสริฐ มั่นคง)"):
         assert words in text, (words, text)
+
+
+def test_the_report_goes_out_on_the_first_official_working_day() -> None:
+    cal = WorkingCalendar()
+    assert report.first_working_day(2026, 11, cal) == date(2026, 11, 2)  # 1 November is a Sunday
+    # 1 May (National Labour Day) is a working day for government offices.
+    assert report.first_working_day(2026, 5, cal) == date(2026, 5, 1)
+    # 1 August 2026 is a Saturday; an extra day off on Monday the 3rd moves it to Tuesday.
+    assert report.first_working_day(2026, 8, WorkingCalendar(extra_days_off={date(2026, 8, 3): "วันหยุดพิเศษ"})) \
+        == date(2026, 8, 4)

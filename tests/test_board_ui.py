@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -100,3 +100,26 @@ def test_director_sees_a_late_request_in_red_on_the_board_and_opens_its_decision
     status, body = rest_driver.respond(airflow_stack.client("itc_director"), run_id, steps.REJECT,
                                        {"reason": "ทดสอบหน้างานฝากเครื่อง Server"})
     assert status == 200, body
+
+
+def test_the_monthly_report_goes_to_the_director_with_memo_csv_and_xlsx(airflow_stack: Stack,
+                                                                        mail_messages: Any) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    month = datetime.now(ZoneInfo("Asia/Bangkok")).strftime("%Y-%m")
+    airflow_stack.wait_for_dag("sb87_monthly_report", timeout=180)
+    admin = airflow_stack.client("admin")
+    status, body = admin.post("dags/sb87_monthly_report/dagRuns", json={"logical_date": None,
+                                                                          "conf": {"month": month}})
+    assert status == 200, body
+    run_id = body["dag_run_id"]
+    state = wait_until(lambda: (lambda s: s if s in ("success", "failed") else None)(
+        admin.get(f"dags/sb87_monthly_report/dagRuns/{quote(run_id, safe='')}")[1].get("state")), 180,
+        "the report run ended")
+    assert state == "success"
+    [mail] = wait_until(lambda: [m for m in mail_messages() if "รายงานผลการให้บริการ" in str(m["Subject"])], 60,
+                        "the report e-mail")
+    assert "director@doh.example.go.th" in str(mail["To"]) and "saraban@doh.example.go.th" in str(mail["Cc"])
+    names = sorted(p.get_filename() for p in mail.iter_attachments())
+    assert names == [f"monthly-report-{month}.{ext}" for ext in ("csv", "pdf", "xlsx")]

@@ -180,7 +180,7 @@ def create_app() -> FastAPI:
 
     def month_numbers(request: Request, read: Any) -> dict[str, Any] | JSONResponse:
         now = datetime.now(UTC)
-        text = request.query_params.get("month") or _previous_month(now)
+        text = request.query_params.get("month") or report.previous_month(now)
         try:
             start, end = report.parse_month(text, now)
         except report.BadMonth as bad:
@@ -236,9 +236,3 @@ def _documents(session: Any, run_id: str) -> list[Path]:
         raise HTTPException(404, "ไม่มีคำขอนี้ (no such request)")
     return request_documents(run_id)
 
-
-def _previous_month(now: datetime) -> str:
-    """The month before `now`'s, in Bangkok: what the report shows when no month is asked for."""
-    local = now.astimezone(report.BANGKOK)
-    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
-    return f"{year}-{month:02d}"

@@ -131,6 +131,36 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
                       tuple(tasks.get(r.run_id, ())), tuple(waiting.get(r.run_id, ()))) for r in runs]
 
 
+def airflow_runs_rest(since: datetime, dag_id: str = steps.DAG_ID) -> list[RunRecord]:
+    """Runs started or ended since `since`, with their task instances, through Airflow's REST API: what a
+    task (the monthly report's DAG) reads, as tasks may not use Airflow's database directly."""
+    from sb87.airflow_api import api_session, run_path
+
+    found: dict[str, dict[str, Any]] = {}
+    with api_session() as http:
+        for key in ("start_date_gte", "end_date_gte"):
+            offset = 0
+            while True:
+                page = http.get(f"/api/v2/dags/{dag_id}/dagRuns",
+                                params={key: since.isoformat(), "limit": 100, "offset": offset})
+                page.raise_for_status()
+                batch = page.json()["dag_runs"]
+                found.update({r["dag_run_id"]: r for r in batch})
+                offset += len(batch)
+                if not batch or offset >= page.json()["total_entries"]:
+                    break
+        records = []
+        for run_id, run in found.items():
+            tis = http.get(f"{run_path(dag_id, run_id)}/taskInstances", params={"limit": 200})
+            tis.raise_for_status()
+            tasks = tuple({k: t.get(k) for k in ("task_id", "map_index", "state", "start_date", "end_date")}
+                          for t in tis.json()["task_instances"])
+            records.append(RunRecord(run_id, str(run["state"]), run.get("conf") or {},
+                                     _instant(run.get("start_date") or run.get("queued_at")),
+                                     _instant(run.get("end_date")), tasks))
+    return records
+
+
 def run_exists(session: Any, run_id: str, dag_id: str = steps.DAG_ID) -> bool:
     from airflow.models.dagrun import DagRun
 

@@ -240,3 +240,49 @@ def memo_pdf(numbers: Mapping[str, Any], when: datetime, eng: Engine) -> Any:
                 subject=subject, addressee=org["director_position"], body=body, emblem_path=default_emblem(),
                 author=unit, keep_together=organisation_names(), **signer)
     return _render(memo, request_folder(key) / f"{key}.pdf")
+
+
+# ----------------------------------------------------------------------------- the scheduled sending
+
+
+def first_working_day(year: int, month: int, cal: Any) -> date:
+    """The month's first official working day (`sb87.timekeeping.workdays`): the day the report goes out."""
+    day = date(year, month, 1)
+    while not cal.is_working_day(day):
+        day = date.fromordinal(day.toordinal() + 1)
+    return day
+
+
+def previous_month(now: datetime) -> str:
+    """The month before `now`'s, in Bangkok (`YYYY-MM`)."""
+    local = now.astimezone(BANGKOK)
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return f"{year}-{month:02d}"
+
+
+def send_monthly_report(month: str, now: datetime) -> dict[str, Any]:
+    """Make the month's numbers, memo (PDF), CSV and XLSX and send them once: to the IT Centre Director,
+    with the General Administration Division in copy (`organisation.admin_division_email`). Safe to
+    retry: the memo keeps its register number and the outbox sends each month's notice once."""
+    from sb87.notices.outbox import send_notice_once
+    from sb87.settings import organisation, settings
+
+    start, end = parse_month(month, now)
+    eng = store.project_engine()
+    numbers = report(start, end, data.airflow_runs_rest(start), step_summaries(eng, start, end),
+                     list(data.server_facts(eng).policies.values()), freshness_checks(eng, start, end))
+    pdf = memo_pdf(numbers, now, eng)
+    files = [pdf]
+    for suffix, content in (("csv", as_csv(numbers)), ("xlsx", as_xlsx(numbers))):
+        path = pdf.with_suffix(f".{suffix}")
+        path.write_bytes(content)
+        path.chmod(0o600)
+        files.append(path)
+    org = organisation()
+    raw = org.raw["organisation"]
+    to = [(p.name, p.email) for p in org.with_role("it_director")]
+    cc = [(raw.get("admin_division_name", "ฝ่ายบริหารงานทั่วไป"), raw["admin_division_email"])]
+    sent = send_notice_once(f"monthly-report-{numbers['month']}", "monthly_report",
+                            {"numbers": numbers, "fields": memo_fields(numbers), "org": raw},
+                            to=to, cc=cc, attachments=files, conn_id=settings().smtp_conn_id)
+    return {"month": numbers["month"], "queued": sent, "files": [str(f) for f in files]}
