@@ -179,6 +179,12 @@ def test_the_report_memo_reads_word_for_word(project_db: Any, tmp_path: Path, mo
                   "เครื่องที่ได้รับการสำรองข้อมูล 2 เครื่อง", "วันที่ข้อมูลสำรองเป็นปัจจุบัน ร้อยละ 95.6",
                   "(นายประเสริฐ มั่นคง)"):
         assert words in text, (words, text)
+    # The chart of per-step timeliness follows on its own page.
+    chart = " ".join(subprocess.run(["pdftotext", "-f", "2", "-l", "2", "-layout", str(pdf), "-"], check=True,
+                                    capture_output=True, text=True).stdout.split())
+    assert "แผนภูมิ: สัดส่วนขั้นตอนที่เสร็จทันกำหนด ประจำเดือนพฤศจิกายน 2569" in chart
+    assert "ขั้นตอนที่ 2 66.7% (2/3)" in chart and "ขั้นตอนที่ 3 50.0% (1/2)" in chart
+    assert "ขั้นตอนที่ 5 ไม่มีขั้นตอนที่เสร็จ" in chart
 
 
 def test_the_report_goes_out_on_the_first_official_working_day() -> None:

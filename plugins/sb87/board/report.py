@@ -232,14 +232,63 @@ def memo_pdf(numbers: Mapping[str, Any], when: datetime, eng: Engine) -> Any:
                        "ตามระยะเวลาที่กำหนดเป็นวันทำการ ดังนี้"],
         "fields": memo_fields(numbers),
         "items": [],
-        "closing": "รายละเอียดตามไฟล์ CSV และ XLSX ที่แนบ จึงเรียนมาเพื่อโปรดทราบ",
+        "closing": "รายละเอียดตามแผนภูมิท้ายบันทึกนี้ และไฟล์ CSV และ XLSX ที่แนบ จึงเรียนมาเพื่อโปรดทราบ",
     })
     unit = raw.get("group_unit") or f"{org['unit']} {org['department']}"
     memo = Memo(unit=unit, unit_phone=raw.get("group_unit_phone") or org["unit_phone"],
                 number=f"{raw.get('group_letter_code') or org['letter_code']}/{entry['number']}", date=when,
                 subject=subject, addressee=org["director_position"], body=body, emblem_path=default_emblem(),
                 author=unit, keep_together=organisation_names(), **signer)
-    return _render(memo, request_folder(key) / f"{key}.pdf")
+    path = _render(memo, request_folder(key) / f"{key}.pdf")
+    path.write_bytes(_with_page(path.read_bytes(), chart_pdf(numbers)))
+    return path
+
+
+CHART_WIDTH_MM = 90.0
+
+
+def chart_pdf(numbers: Mapping[str, Any]) -> bytes:
+    """A page after the memo: per step, a bar of the share finished within its working-day limit.
+
+    Drawn with the memo's own page class (`sb87.documents.pdf_layout`), whose text carries the Thai
+    as written (`/ActualText`), so that a reader copies or searches the chart's labels correctly."""
+    from sb87.documents.pdf_layout import _MemoPDF, font_paths
+    from sb87.documents.pdf_text import close_tounicode_gaps
+
+    pdf = _MemoPDF(font_paths())
+    pdf.add_page()
+    left, bar_x = pdf.l_margin, pdf.l_margin + 28
+    pdf.baseline = 30
+    pdf.put(left, f"แผนภูมิ: สัดส่วนขั้นตอนที่เสร็จทันกำหนด ประจำเดือน{numbers['month_thai']}", bold=True)
+    pdf.baseline += 6
+    for s in numbers["steps"]:
+        pdf.baseline += 10
+        pdf.put(left, f"ขั้นตอนที่ {s['step']}")
+        pdf.set_fill_color(226, 232, 240)
+        pdf.rect(bar_x, pdf.baseline - 5, CHART_WIDTH_MM, 6, style="F")
+        if s["share_within_limit"] is not None:
+            pdf.set_fill_color(47, 133, 90)
+            pdf.rect(bar_x, pdf.baseline - 5, CHART_WIDTH_MM * s["share_within_limit"], 6, style="F")
+            label = f"{s['share_within_limit'] * 100:.1f}% ({s['within_limit']}/{s['finished']})"
+        else:
+            label = "ไม่มีขั้นตอนที่เสร็จ"
+        pdf.put(bar_x + CHART_WIDTH_MM + 3, label)
+    pdf.baseline += 14
+    pdf.put(left, "แถบสีเขียว: สัดส่วนของขั้นตอนที่เสร็จภายในวันทำการที่กำหนด", size_pt=14)
+    pdf.baseline += 7
+    pdf.put(left, "ของขั้นตอนที่เสร็จในเดือนนี้ ขั้นตอนที่ล้มเหลวนับเป็นไม่ทันกำหนด", size_pt=14)
+    return close_tounicode_gaps(bytes(pdf.output()))
+
+
+def _with_page(first: bytes, extra: bytes) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(first)))
+    for page in PdfReader(io.BytesIO(extra)).pages:
+        writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 # ----------------------------------------------------------------------------- the scheduled sending
