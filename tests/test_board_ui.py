@@ -5,6 +5,7 @@ red, its link to the decision form. Screenshots under `test-artifacts/browser/<t
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,24 @@ def test_director_sees_a_late_request_in_red_on_the_board_and_opens_its_decision
     page.screenshot(path=artifacts / "itc_director-03-decision-form.png", full_page=True)
     assert f"/runs/{run_id}/tasks/{steps.DIRECTOR_DECISION}/required_actions" in unquote(page.url)
 
-    # Leave nothing waiting: the request ends with a rejection.
-    status, body = rest_driver.respond(airflow_stack.client("itc_director"), run_id, steps.REJECT,
-                                       {"reason": "ทดสอบหน้างานฝากเครื่อง Server"})
-    assert status == 200, body
+    # Approved, the request waits for staff: it is now in staff_somchai's "waiting for me".
+    page.get_by_role("button", name=steps.APPROVE, exact=True).click()
+    details = steps.details_task(1)
+    rest_driver.wait_for_state(airflow_stack.client("admin"), run_id, details, {"awaiting_input"}, timeout=120)
+    staff = log_in(browser, airflow_stack, "staff_somchai", artifacts)
+    staff.get_by_role("link", name=NAV_NAME).first.click()
+    staff_board = staff.frame_locator("iframe").first
+    staff_board.get_by_role("link", name=re.compile("รอฉันดำเนินการ")).click()
+    mine = staff_board.locator(f'tr[data-run-id="{run_id}"]')
+    mine.wait_for()
+    staff.screenshot(path=artifacts / "staff_somchai-02-waiting-for-me.png", full_page=True)
+    assert "ขั้นตอนที่ 3" in mine.inner_text() and "สมชาย ใจดี" in mine.inner_text()
+
+    # An Airflow user off the roster is refused by the board, in the UI too.
+    outsider = log_in(browser, airflow_stack, SERVICE_USER, artifacts)
+    outsider.goto(f"{airflow_stack.api_url}/plugin/sb87-board")
+    outsider.frame_locator("iframe").first.get_by_text("not on the SB-8-7 roster").wait_for()
+    outsider.screenshot(path=artifacts / f"{SERVICE_USER}-02-refused.png", full_page=True)
 
 
 def test_the_monthly_report_goes_to_the_director_with_memo_csv_and_xlsx(airflow_stack: Stack,
