@@ -9,8 +9,9 @@ Airflow does not authenticate a plugin's app: every route here takes Airflow's o
 SimpleAuthManager and FAB alike) — and then the roster: a user who is not a roster person gets 403.
 
 Routes: `/` the page (server-rendered), `/api/board` the same data as JSON, `/documents/{run_id}` a
-request's memos (PDF). Filters `unit`, `step` (1–7), `person` (a roster id), `mine=1` (waiting for the
-logged-in user); a bad value gets 400 naming the field.
+request's memos (PDF), `/api/report`, `/report.csv`, `/report.xlsx` the monthly report (`?month=YYYY-MM`,
+default last month; `sb87.board.report`). Filters `unit`, `step` (1–7), `person` (a roster id), `mine=1`
+(waiting for the logged-in user); a bad value gets 400 naming the field.
 """
 
 from __future__ import annotations
