@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sb87 import steps
 from sb87.backup import freshness
 from sb87.records import store
-from sb87.settings import Organisation
+from sb87.settings import Organisation, Person
 from sb87.timekeeping.deadlines import WARN_AT, StepClock, responsible, step_clocks
 from sb87.timekeeping.thai_dates import thai_date, thai_date_short
 from sb87.timekeeping.workdays import WorkingCalendar
@@ -210,10 +211,15 @@ def _instant(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _person(org: Organisation, user_id: str) -> dict[str, str]:
-    try:
-        p = org.person(user_id)
-    except KeyError:
+@lru_cache(maxsize=4096)
+def _step(task_id: str) -> steps.Step | None:
+    """`steps.step_of`, once per task id: 500 open requests carry the same 37 task ids."""
+    return steps.step_of(task_id)
+
+
+def _person(people: Mapping[str, Person], user_id: str) -> dict[str, str]:
+    p = people.get(user_id)
+    if p is None:
         return {"id": user_id, "name": user_id, "position": ""}
     return {"id": p.id, "name": p.full_name, "position": p.position or p.name}
 
@@ -221,14 +227,21 @@ def _person(org: Organisation, user_id: str) -> dict[str, str]:
 def current_step(run: RunRecord, clocks: Sequence[StepClock]) -> steps.Step | None:
     """Where the request stands: the furthest step with a task at work now, else the furthest open
     clock, else the furthest step that has started."""
-    active = [s for t in run.tasks if t.get("state") in ACTIVE_TASK_STATES and (s := steps.step_of(t["task_id"]))]
+    active = [s for t in run.tasks if t.get("state") in ACTIVE_TASK_STATES and (s := _step(t["task_id"]))]
     if active:
         return max(active, key=lambda s: s.number)
     open_clocks = [c.step for c in clocks if c.open]
     if open_clocks:
         return max(open_clocks, key=lambda s: s.number)
-    started = [s for t in run.tasks if t.get("start_date") and (s := steps.step_of(t["task_id"]))]
+    started = [s for t in run.tasks if t.get("start_date") and (s := _step(t["task_id"]))]
     return max(started, key=lambda s: s.number) if started else steps.INTAKE
+
+
+def _started_steps_tasks(run: RunRecord) -> list[Mapping[str, Any]]:
+    """The tasks of the steps that have started: all `step_clocks` looks at (a step without a start has
+    no clock), so it need not scan the tasks of steps not reached yet."""
+    started = {s.number for t in run.tasks if t.get("start_date") and (s := _step(t["task_id"]))}
+    return [t for t in run.tasks if (s := _step(t["task_id"])) and s.number in started]
 
 
 def light(clock: StepClock | None, now: datetime, cal: WorkingCalendar, failed: bool) -> str:
@@ -263,10 +276,12 @@ def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal
               limits: Mapping[str, float], org: Organisation) -> list[dict[str, Any]]:
     """One row per open request: where it stands, who must act, its due time and light."""
     rows = []
+    people = {p.id: p for p in org.people}
+    acting: dict[tuple[int, tuple[str, ...]], list[str]] = {}  # (step, staff ordered) → who must act
     for run in runs:
         if run.state not in OPEN_RUN_STATES:
             continue
-        clocks = step_clocks(run.tasks, limits, cal)
+        clocks = step_clocks(_started_steps_tasks(run), limits, cal)
         step = current_step(run, clocks)
         # The current step's clock; a failed step's clock has stopped where it failed.
         clock = next((c for c in clocks if step and c.step.number == step.number), None)
@@ -274,7 +289,10 @@ def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal
         if run.waiting:
             actor_ids = list(dict.fromkeys(u for w in run.waiting for u in w.assignees))
         elif step is not None:
-            actor_ids = [p.id for p in responsible(step, facts.assigned.get(run.run_id, ()))]
+            key = (step.number, tuple(facts.assigned.get(run.run_id, ())))
+            if key not in acting:
+                acting[key] = [p.id for p in responsible(step, key[1])]
+            actor_ids = acting[key]
         else:
             actor_ids = []
         row_light = light(clock, now, cal, bool(failed_tasks))
@@ -288,7 +306,7 @@ def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal
             "received_thai": thai_date_short(run.started) if run.started else "",
             "step": step.number if step else None,
             "step_title": step.title if step else "",
-            "actors": [_person(org, u) for u in actor_ids],
+            "actors": [_person(people, u) for u in actor_ids],
             "limit_days": clock.limit_days if clock else None,
             "due_at": _iso(clock.due) if clock else None,
             "due_thai": thai_date_short(clock.due) if clock else "",
@@ -310,7 +328,7 @@ def outcome(run: RunRecord) -> tuple[str, steps.Step | None]:
     states = {t["task_id"]: t.get("state") for t in run.tasks}
     failed = [t["task_id"] for t in run.tasks if t.get("state") == "failed"]
     if run.state == "failed" or failed:
-        first = min((s for t in failed if (s := steps.step_of(t))), key=lambda s: s.number, default=None)
+        first = min((s for t in failed if (s := _step(t))), key=lambda s: s.number, default=None)
         return "failed", first
     if states.get(steps.NOTIFY_REJECTION) == "success":
         return "rejected", steps.DIRECTOR
