@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pendulum
 from airflow.sdk import DAG, task
 
 with DAG(
@@ -26,8 +27,10 @@ with DAG(
     dag_display_name="SB-8-7 เฝ้าระวังความสดใหม่ของข้อมูลสำรอง",
     description="แจ้งเตือนเมื่อเครื่องที่ฝากไม่ได้สำรองข้อมูลตามตาราง หรือการสำรองล้มเหลว",
     doc_md=__doc__,
-    schedule="30 7 * * *",  # 07:30 UTC = 14:30 in Bangkok: office hours, after every night's backups
-    start_date=datetime(2026, 1, 1),
+    # 14:30 in Bangkok: office hours, after every night's backups. The start date's zone makes the cron
+    # Thai time whatever `[core] default_timezone` says.
+    schedule="30 14 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Bangkok"),
     catchup=False,
     max_active_runs=1,
     tags=["SB-8-7", "freshness"],

@@ -129,6 +129,8 @@ def airflow_config_env(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # As in production (docker-compose.yaml): naive times are Thai time (docs/board.md).
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Bangkok",
         # Measured with bench/burst.py on 2 cores: 16 task processes starving one api-server worker made
         # REST calls time out under a burst; 8 processes and 2 api-server workers kept it responsive.
         "AIRFLOW__CORE__PARALLELISM": "8",

@@ -3,8 +3,9 @@
 The roster (`config/sb87.json`) stays the one list of who does what. Each roster role becomes a
 FAB role: the IT Centre Director, the group/division director and staff get the permissions of
 FAB's built-in "User" role (see DAGs and runs, file requests, answer decisions) plus the "Required
-Actions" menu; operators get those of "Op". Whether a person may answer a given decision is not a
-FAB permission: the decision names its assignees from the roster (`sb87.people.auth`).
+Actions" menu and the plugins list (the UI's navigation item of the operations board); operators get
+those of "Op". Whether a person may answer a given decision is not a FAB permission: the decision
+names its assignees from the roster (`sb87.people.auth`).
 
 Safe to run on every start (the compose file's `airflow-init` does):
 - roles are created when missing and gain missing permissions; they lose only the writes no roster
@@ -44,6 +45,8 @@ REQUIRED_ACTIONS_MENU = ("menu_access", "HITL Detail")
 #: The pipeline's service account reads Airflow's audit log (who ended a request by hand,
 #: `sb87.records.hand_ends`); FAB gives that only to Admin, so it has a role of its own for it.
 AUDIT_READER = "SB87 Audit Reader"
+#: The UI builds its navigation, the operations board's item included (sb87.board), from the plugins list.
+PLUGINS_LIST = ("can_read", "Plugins")
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def role_permissions(sm: Any) -> list[dict[str, Any]]:
     def without_forgery(perms: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [p for p in perms if p not in WRITES_THAT_FORGE]
 
-    people = without_forgery([*sm.VIEWER_PERMISSIONS, *sm.USER_PERMISSIONS, REQUIRED_ACTIONS_MENU])
+    people = without_forgery([*sm.VIEWER_PERMISSIONS, *sm.USER_PERMISSIONS, REQUIRED_ACTIONS_MENU, PLUGINS_LIST])
     perms = {"it_director": people, "group_director": people, "staff": people,
              "operator": without_forgery([*people, *sm.OP_PERMISSIONS])}
     return [*({"role": ROLE_NAMES[key], "perms": perms[key]} for key in ROLE_NAMES),

@@ -22,7 +22,7 @@ from sb87 import notices
 from sb87.airflow_api import open_runs_with_tasks
 from sb87.people import acting
 from sb87.records import store
-from sb87.settings import organisation, settings
+from sb87.settings import Person, organisation, settings
 from sb87.steps import STAFF, Step, limited_steps
 from sb87.timekeeping.thai_dates import thai_date_short
 from sb87.timekeeping.workdays import WorkingCalendar, default_calendar
@@ -98,10 +98,7 @@ def _meant_for(level: str, step: Step, assigned: Iterable[str]) -> list[tuple[st
     role; alerts to the IT Centre; escalations to the IT Centre Director. (name, e-mail, roster id or None)."""
     org = organisation()
     if level == "warning":
-        # The steps after step 4 belong to the staff ordered there; the decisions to their role.
-        role = step.answered_by or STAFF
-        people = [org.person(u) for u in assigned] if role == STAFF else []
-        return [(p.name, p.email, p.id) for p in people or org.with_role(role)]
+        return [(p.name, p.email, p.id) for p in responsible(step, assigned)]
     if level == "breach":
         return [(org["unit"], org["it_centre_email"], None)]
     return [(p.name, p.email, p.id) for p in org.with_role("it_director")]
@@ -126,6 +123,15 @@ def routed(level: str, step: Step, assigned: Iterable[str], now: datetime) -> tu
             why += [t.why for t in told if t.why]
         to += [pair for pair in told_pairs if pair not in to]
     return to, list(dict.fromkeys(why))
+
+
+def responsible(step: Step, assigned: Iterable[str] = ()) -> list[Person]:
+    """Who must act on a step: the staff ordered at step 4 for the steps after it once there are any,
+    else the people of the step's role (the decisions' role; staff for the automated steps)."""
+    org = organisation()
+    role = step.answered_by or STAFF
+    people = [org.person(u) for u in assigned] if role == STAFF else []
+    return people or org.with_role(role)
 
 
 Sender = Callable[[str, Mapping[str, Any], list[tuple[str, str]]], None]
