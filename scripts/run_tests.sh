@@ -3,7 +3,8 @@
 #   embedded-faults: the end-to-end tests that inject a fault (scheduler killed with decisions waiting,
 #                    sshd killed mid-backup, SMTP outage) and the intake refusals, on the embedded default
 #                    (LocalExecutor, SimpleAuthManager);
-#   embedded:        the other end-to-end tests and the browser test, on a second embedded stack;
+#   embedded:        the other end-to-end tests, acting officials, the board and the browser tests, on a
+#                    second embedded stack;
 #   the rest:        the distributed mode's tests (CeleryExecutor, FAB: one stack), the stack smoke tests
 #                    and every test that needs no stack.
 # An end-to-end test mostly waits for Airflow to start its next task, and the tests without a stack
@@ -29,11 +30,11 @@ part() {  # part NAME MODES PYTEST-ARGS...: one pytest process, its output in NA
 names=(embedded-faults embedded rest)
 if [ "${CI:-}" = "true" ]; then
   { part embedded-faults local -m stack tests/test_end_to_end.py -k "$FAULTS" "$@"
-    part embedded local -m stack tests/test_end_to_end.py tests/test_acting_stack.py tests/test_browser.py -k "not ($FAULTS)" "$@"; } &
+    part embedded local -m stack tests/test_end_to_end.py tests/test_acting_stack.py tests/test_board_ui.py tests/test_browser.py -k "not ($FAULTS)" "$@"; } &
   part rest celery --ignore=tests/test_browser.py "$@" &
 else
   part embedded-faults local -m stack tests/test_end_to_end.py -k "$FAULTS" "$@" &
-  part embedded local -m stack tests/test_end_to_end.py tests/test_acting_stack.py tests/test_browser.py -k "not ($FAULTS)" "$@" &
+  part embedded local -m stack tests/test_end_to_end.py tests/test_acting_stack.py tests/test_board_ui.py tests/test_browser.py -k "not ($FAULTS)" "$@" &
   part rest celery --ignore=tests/test_browser.py "$@" &
 fi
 wait
