@@ -266,3 +266,45 @@ def test_the_page_shows_a_late_request_in_red_with_its_decision_link(project_db:
     assert 'data-light="red"' in row and "เกินกำหนด" in row
     assert f"/dags/{steps.DAG_ID}/runs/req-late-03/tasks/{steps.DIRECTOR_DECISION}/required_actions" in row
     assert "นายสมศักดิ์ ตัวอย่าง" in row
+
+
+def test_the_acting_official_shows_under_who_must_act_while_the_order_is_in_force(
+        project_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bangkok = "%Y-%m-%dT%H:%M:%S"
+    order = {"acting": "group_director", "for": "it_director", "kind": "รักษาราชการแทน",
+             "from": (NOW - timedelta(days=2) + timedelta(hours=7)).strftime(bangkok),
+             "to": (NOW + timedelta(days=2) + timedelta(hours=7)).strftime(bangkok),
+             "order": "คำสั่งศูนย์เทคโนโลยีสารสนเทศ ที่ 97/2569"}
+    config = {**ROSTER, "acting": {**ROSTER.get("acting", {}), "appointments": [order]},
+              "calendar": {"timezone": "Asia/Bangkok", "office_hours": ["00:00", "24:00"], "weekend": []},
+              "step_limits_working_days": LIMITS}
+    path = tmp_path / "acting.json"
+    path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("SB87_CONFIG", str(path))
+    rows = {r["run_id"]: r for r in client_as("itc_director", project_db).get("/api/board").json()["open"]}
+    director = roster_person("itc_director")
+    acting_one = {**roster_person("group_director"), "position": "รักษาราชการแทน ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ"}
+    assert rows["req-late-03"]["actors"] == [director, acting_one]
+    assert rows["req-policy-06"]["actors"] == [roster_person("staff_somchai")], "nobody acts for staff"
+
+
+def test_each_server_shows_its_newest_drill_and_a_failed_one_turns_it_red(project_db: Any,
+                                                                          round_the_clock: None) -> None:
+    from sb87.backup import drill
+
+    def drilled(sid: str, state: str, days: float, estimate: float | None) -> dict[str, Any]:
+        return {"run_id": "drill-run", "server_id": sid, "hostname": sid, "state": state, "started_at": ago(days),
+                "finished_at": ago(days), "files": 3, "bytes": 10, "verified": 3, "changed": 0, "mismatches": 0,
+                "duration_seconds": 1.0, "estimated_full_restore_seconds": estimate, "detail": ""}
+
+    with project_db.begin() as db:
+        db.execute(drill.drills.insert(), [drilled("srv-fresh", "passed", 40, 5400.0),
+                                           drilled("srv-fresh", "failed", 10, None),
+                                           drilled("srv-failing", "passed", 3, 5400.0)])
+    servers = {s["server_id"]: s for s in client_as("staff_suda", project_db).get("/api/board").json()["servers"]}
+    fresh = servers["srv-fresh"]
+    assert (fresh["state"], fresh["light"], fresh["drill"]["state"]) == ("ok", "red", "failed"), (
+        "backups arrive, but the newest drill failed: not proven restorable")
+    assert fresh["drill"]["at_thai"].endswith("2569 เวลา 10.00 น.")
+    assert servers["srv-failing"]["drill"]["estimated_full_restore_hours"] == 1.5
+    assert servers["srv-none"]["drill"] is None

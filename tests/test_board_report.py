@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sb87 import steps
-from sb87.backup import freshness
+from sb87.backup import drill, freshness
 from sb87.board import app as board_app
 from sb87.board import data, report
 from sb87.records import store
@@ -84,6 +84,12 @@ def project_db(tmp_path: Path) -> Iterator[Any]:
         check("s2", t(20, 9, 0), freshness.FAILED)
         check("s3", t(30, 14, 30), freshness.OVERDUE)  # not protected in November
         check("s1", t(1, 14, 30, month=12), freshness.OVERDUE)  # December
+        for sid, state, finished in (("s1", "passed", t(2, 19, 30)), ("s2", "failed", t(2, 19, 40)),
+                                     ("s2", "passed", t(3, 10, 0)), ("s1", "passed", t(1, 19, 30, month=12))):
+            db.execute(drill.drills.insert().values(run_id="d", server_id=sid, hostname=sid, state=state,
+                                                    started_at=finished, finished_at=finished.astimezone(UTC),
+                                                    files=1, bytes=1, verified=1, changed=0, mismatches=0,
+                                                    duration_seconds=1.0, detail=""))
     yield eng
     store.engine.cache_clear()
 
@@ -91,7 +97,7 @@ def project_db(tmp_path: Path) -> Iterator[Any]:
 def records(eng: Any) -> dict[str, Any]:
     return {"runs": RUNS, "summaries": report.step_summaries(eng, START, END),
             "policies": list(data.server_facts(eng).policies.values()),
-            "checks": report.freshness_checks(eng, START, END)}
+            "checks": report.freshness_checks(eng, START, END), "drills": report.month_drills(eng, START, END)}
 
 
 EXPECTED = {
@@ -99,6 +105,7 @@ EXPECTED = {
     "received": 5, "completed": 1, "rejected": 1, "failed": 1,  # r1 r2 r4 r5 r7 / r1 / r2 / r3
     "servers_protected": 2,  # s1, s2
     "server_days_checked": 45, "server_days_fresh": 43, "fresh_day_share": round(43 / 45, 4),
+    "drills_run": 3, "drills_passed": 2,  # s1 passed, s2 failed then passed; December's not counted
 }
 EXPECTED_STEPS = {  # step number: (finished, within limit, median working days) — December's row left out
     2: (3, 2, 0.5),  # r1 0.5 met, r2 0.2 met, r3 1.5 missed
@@ -133,7 +140,7 @@ def test_the_report_as_csv_and_as_xlsx_read_back_by_another_library(project_db: 
     sheet = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).active
     xlsx_values = {row[1]: row[2] for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert sheet.cell(1, 1).value == "รายการ"
-    for key in ("received", "completed", "rejected", "failed", "servers_protected"):
+    for key in ("received", "completed", "rejected", "failed", "servers_protected", "drills_run", "drills_passed"):
         assert xlsx_values[key] == EXPECTED[key], key
         assert int(csv_values[key]) == EXPECTED[key], key
     assert xlsx_values["month"] == csv_values["month"] == "พฤศจิกายน 2569"

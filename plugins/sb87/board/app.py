@@ -77,7 +77,8 @@ def report_records(session: SessionDep) -> Any:
         return {"runs": data.airflow_runs(session, now, since=start),
                 "summaries": report.step_summaries(eng, start, end),
                 "policies": list(data.server_facts(eng).policies.values()),
-                "checks": report.freshness_checks(eng, start, end)}
+                "checks": report.freshness_checks(eng, start, end),
+                "drills": report.month_drills(eng, start, end)}
 
     return read
 

@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from sb87 import steps
-from sb87.backup import freshness
+from sb87.backup import drill, freshness
+from sb87.people import acting
 from sb87.records import store
 from sb87.settings import Organisation, Person
 from sb87.timekeeping.deadlines import WARN_AT, StepClock, responsible, step_clocks
@@ -84,6 +85,7 @@ class ServerFacts:
     policies: Mapping[str, Mapping[str, Any]]  # server id → its policy row (active or not)
     latest: Mapping[str, Mapping[str, Any]]  # server id → its newest freshness check
     incidents: Mapping[str, Sequence[Mapping[str, Any]]]  # server id → its open incidents
+    drills: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # server id → its newest drill
 
 
 # ----------------------------------------------------------------------------- readers
@@ -201,7 +203,11 @@ def server_facts(eng: Engine) -> ServerFacts:
         for i in db.execute(select(freshness.incidents).where(freshness.incidents.c.recovered_at.is_(None))
                             .order_by(freshness.incidents.c.opened_at)):
             incidents.setdefault(i.server_id, []).append(dict(i._mapping))
-    return ServerFacts(policies, latest, incidents)
+        newest_drill = (select(drill.drills.c.server_id, func.max(drill.drills.c.id).label("id"))
+                        .group_by(drill.drills.c.server_id).subquery())
+        drills = {d.server_id: dict(d._mapping) for d in db.execute(
+            select(drill.drills).join(newest_drill, newest_drill.c.id == drill.drills.c.id))}
+    return ServerFacts(policies, latest, incidents, drills)
 
 
 # ----------------------------------------------------------------------------- rows (pure)
@@ -222,6 +228,18 @@ def _person(people: Mapping[str, Person], user_id: str) -> dict[str, str]:
     if p is None:
         return {"id": user_id, "name": user_id, "position": ""}
     return {"id": p.id, "name": p.full_name, "position": p.position or p.name}
+
+
+def _with_acting(people: Mapping[str, Person], org: Organisation, actor_ids: Iterable[str],
+                 now: datetime) -> list[dict[str, str]]:
+    """Who must act: the decision's principals, then whoever acts for one of them under an order in force
+    now (position: the capacity, e.g. "รักษาราชการแทน ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ")."""
+    principals, _ = acting.split_assignees(actor_ids)
+    actors = {u: _person(people, u) for u in dict.fromkeys(principals)}
+    for principal in list(actors):
+        for official in acting.acting_for_in(org.raw, principal, now):
+            actors.setdefault(official.person, {**_person(people, official.person), "position": official.capacity})
+    return list(actors.values())
 
 
 def current_step(run: RunRecord, clocks: Sequence[StepClock]) -> steps.Step | None:
@@ -277,7 +295,7 @@ def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal
     """One row per open request: where it stands, who must act, its due time and light."""
     rows = []
     people = {p.id: p for p in org.people}
-    acting: dict[tuple[int, tuple[str, ...]], list[str]] = {}  # (step, staff ordered) → who must act
+    who_acts: dict[tuple[int, tuple[str, ...]], list[str]] = {}  # (step, staff ordered) → who must act
     for run in runs:
         if run.state not in OPEN_RUN_STATES:
             continue
@@ -290,9 +308,9 @@ def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal
             actor_ids = list(dict.fromkeys(u for w in run.waiting for u in w.assignees))
         elif step is not None:
             key = (step.number, tuple(facts.assigned.get(run.run_id, ())))
-            if key not in acting:
-                acting[key] = [p.id for p in responsible(step, key[1])]
-            actor_ids = acting[key]
+            if key not in who_acts:
+                who_acts[key] = [p.id for p in responsible(step, key[1])]
+            actor_ids = who_acts[key]
         else:
             actor_ids = []
         row_light = light(clock, now, cal, bool(failed_tasks))
@@ -306,7 +324,7 @@ def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal
             "received_thai": thai_date_short(run.started) if run.started else "",
             "step": step.number if step else None,
             "step_title": step.title if step else "",
-            "actors": [_person(people, u) for u in actor_ids],
+            "actors": _with_acting(people, org, actor_ids, now),
             "limit_days": clock.limit_days if clock else None,
             "due_at": _iso(clock.due) if clock else None,
             "due_thai": thai_date_short(clock.due) if clock else "",
@@ -384,6 +402,9 @@ def server_rows(inventory: Iterable[Mapping[str, Any]], facts: ServerFacts, now:
         if open_incidents:
             row_light = RED
         last_exit = check.get("last_exit") if check else None
+        drilled = facts.drills.get(sid)
+        if drilled and drilled["state"] != "passed" and policy and policy.get("active"):
+            row_light = RED  # a failed or not-run drill: the backups are not proven restorable
         rows.append({
             "server_id": sid,
             "hostname": entry.get("hostname", ""),
@@ -400,6 +421,10 @@ def server_rows(inventory: Iterable[Mapping[str, Any]], facts: ServerFacts, now:
             "snapshot_age_words": _age_words(now - snapshot) if snapshot else "",
             "last_exit": last_exit,
             "detail": check.get("detail", "") if check else "",
+            "drill": {"state": drilled["state"], "at": _iso(_aware(drilled["finished_at"])),
+                      "at_thai": thai_date_short(_aware(drilled["finished_at"])),
+                      "estimated_full_restore_hours": round(drilled["estimated_full_restore_seconds"] / 3600, 2)
+                      if drilled.get("estimated_full_restore_seconds") is not None else None} if drilled else None,
             "incidents": [{"key": i["incident_key"], "state": i["state"], "opened_at": _iso(_aware(i["opened_at"])),
                            "opened_thai": thai_date_short(_aware(i["opened_at"]))} for i in open_incidents],
         })

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from sb87 import steps
-from sb87.backup import freshness
+from sb87.backup import drill, freshness
 from sb87.board import data
 from sb87.records import store
 from sb87.timekeeping.thai_dates import BE_OFFSET, MONTHS
@@ -78,6 +78,15 @@ def freshness_checks(eng: Engine, start: datetime, end: datetime) -> list[dict[s
         return [dict(r._mapping) for r in rows]
 
 
+def month_drills(eng: Engine, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The recoverability drills that finished in the month (`sb87.backup.drill`)."""
+    d = drill.drills
+    with eng.connect() as db:
+        rows = db.execute(select(d.c.server_id, d.c.state, d.c.finished_at)
+                          .where(d.c.finished_at >= start.astimezone(UTC), d.c.finished_at < end.astimezone(UTC)))
+        return [dict(r._mapping) for r in rows]
+
+
 # ----------------------------------------------------------------------------- numbers (pure)
 
 
@@ -94,8 +103,10 @@ def _within(when: datetime | None, start: datetime, end: datetime) -> bool:
 
 
 def report(start: datetime, end: datetime, runs: Iterable[data.RunRecord], summaries: Sequence[Mapping[str, Any]],
-           policies: Iterable[Mapping[str, Any]], checks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+           policies: Iterable[Mapping[str, Any]], checks: Iterable[Mapping[str, Any]],
+           drills: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The month's numbers from the records (see the module doc)."""
+    drills = [d for d in drills if _within(d["finished_at"], start, end)]
     runs = list(runs)
     ended = [data.outcome(r)[0] for r in runs if r.state not in data.OPEN_RUN_STATES and _within(r.ended, start, end)]
     per_step = []
@@ -126,6 +137,8 @@ def report(start: datetime, end: datetime, runs: Iterable[data.RunRecord], summa
         "server_days_checked": len(days),
         "server_days_fresh": fresh,
         "fresh_day_share": round(fresh / len(days), 4) if days else None,
+        "drills_run": len(drills),
+        "drills_passed": sum(1 for d in drills if d["state"] == "passed"),
     }
 
 
@@ -150,7 +163,9 @@ def table(numbers: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
                  (f"{s['title']}: ทันกำหนด (สัดส่วน)", f"step{s['step']}_share_within_limit", s["share_within_limit"]),
                  (f"{s['title']}: มัธยฐานวันทำการ", f"step{s['step']}_median_working_days", s["median_working_days"])]
     rows += [("เครื่องที่ได้รับการสำรองข้อมูล", "servers_protected", numbers["servers_protected"]),
-             ("สัดส่วนวันที่ข้อมูลสำรองเป็นปัจจุบัน", "fresh_day_share", numbers["fresh_day_share"])]
+             ("สัดส่วนวันที่ข้อมูลสำรองเป็นปัจจุบัน", "fresh_day_share", numbers["fresh_day_share"]),
+             ("การทดสอบกู้คืน (ครั้ง)", "drills_run", numbers["drills_run"]),
+             ("การทดสอบกู้คืนที่ผ่าน (ครั้ง)", "drills_passed", numbers["drills_passed"])]
     return rows
 
 
@@ -208,7 +223,8 @@ def memo_fields(numbers: Mapping[str, Any]) -> list[tuple[str, str]]:
                            f"ทันกำหนด {s['within_limit']} จาก {s['finished']} ({_share(s['share_within_limit'])}) "
                            f"มัธยฐาน {median} วันทำการ"))
     fields += [("เครื่องที่ได้รับการสำรองข้อมูล", f"{numbers['servers_protected']} เครื่อง"),
-               ("วันที่ข้อมูลสำรองเป็นปัจจุบัน", _share(numbers["fresh_day_share"]))]
+               ("วันที่ข้อมูลสำรองเป็นปัจจุบัน", _share(numbers["fresh_day_share"])),
+               ("การทดสอบกู้คืน", f"ผ่าน {numbers['drills_passed']} จาก {numbers['drills_run']} ครั้ง")]
     return fields
 
 
@@ -319,7 +335,8 @@ def send_monthly_report(month: str, now: datetime) -> dict[str, Any]:
     start, end = parse_month(month, now)
     eng = store.project_engine()
     numbers = report(start, end, data.airflow_runs_rest(start), step_summaries(eng, start, end),
-                     list(data.server_facts(eng).policies.values()), freshness_checks(eng, start, end))
+                     list(data.server_facts(eng).policies.values()), freshness_checks(eng, start, end),
+                     month_drills(eng, start, end))
     pdf = memo_pdf(numbers, now, eng)
     files = [pdf]
     for suffix, content in (("csv", as_csv(numbers)), ("xlsx", as_xlsx(numbers))):
