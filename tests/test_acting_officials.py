@@ -111,9 +111,10 @@ def test_a_changed_roster_file_is_read_again_without_a_restart(tmp_path: Path, m
     path = tmp_path / "sb87.json"
     path.write_text(json.dumps(roster(), ensure_ascii=False), encoding="utf-8")
     monkeypatch.setenv("SB87_CONFIG", str(path))
-    assert acting.acting_for("it_director", at("2026-12-08T10:00")) == []
+    assert acting.acting_for_in(organisation().raw, "it_director", at("2026-12-08T10:00")) == []
     path.write_text(json.dumps(roster(appointments=[DIRECTOR_AWAY]), ensure_ascii=False), encoding="utf-8")
-    assert [a.person for a in acting.acting_for("it_director", at("2026-12-08T10:00"))] == ["group_director"]
+    acting_now = acting.acting_for_in(organisation().raw, "it_director", at("2026-12-08T10:00"))
+    assert [a.person for a in acting_now] == ["group_director"]
     assert organisation().raw["acting"]["appointments"][0]["order"] == DIRECTOR_AWAY["order"]
 
 
@@ -186,7 +187,9 @@ def test_acting_for_lists_the_acting_official_of_a_role_or_a_person(monkeypatch:
     path = tmp_path / "sb87.json"
     path.write_text(json.dumps(roster(appointments=[DIRECTOR_AWAY]), ensure_ascii=False), encoding="utf-8")
     monkeypatch.setenv("SB87_CONFIG", str(path))
-    check: Callable[[str], list[acting.Acting]] = lambda who: acting.acting_for(who, at("2026-12-08T10:00"))  # noqa: E731
+    def check(who: str) -> list[acting.Acting]:
+        return acting.acting_for_in(organisation().raw, who, at("2026-12-08T10:00"))
+
     for who in ("it_director", "itc_director"):
         found = check(who)
         assert [(a.person, a.kind, a.post_title, a.order) for a in found] == [

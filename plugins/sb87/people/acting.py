@@ -262,16 +262,11 @@ def _acting_entry(raw: Mapping[str, Any], a: Appointment) -> Acting:
                   post_title(raw, a.post), a.kind, a.order, a.start, a.end)
 
 
-def acting_for(who: str, when: datetime | None = None) -> list[Acting]:
-    """Who acts for `who` (a roster id or a role) at `when` (default now), by order in force: the
-    acting officials a board shows under "who must act". Empty when nobody acts for that post."""
-    from sb87.settings import organisation  # the roster module imports this one
-
-    raw = organisation().raw
-    return acting_for_in(raw, who, when or datetime.now(UTC))
-
-
 def acting_for_in(raw: Mapping[str, Any], who: str, when: datetime) -> list[Acting]:
+    """Who acts for `who` (a roster id or a role) at `when`, by order in force, in the roster `raw`
+    (`organisation().raw`): the acting officials the board shows under "who must act". Empty when nobody
+    acts for that post. Takes the roster rather than reading it, as every function here does, because
+    `sb87.settings` calls this module's `validate` while it loads the roster."""
     posts = _posts_of(raw, who) if who in _people(raw) else {who} | set(_holders(raw, who))
     found = []
     for a in appointments(raw):
