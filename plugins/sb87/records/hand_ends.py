@@ -98,7 +98,9 @@ def record_hand_end(eng: Engine, dag_id: str, run_id: str, writes: list[dict[str
 
 def sweep(dag_id: str, eng: Engine) -> list[str]:
     """Record every open request whose run ended or vanished without its close; returns their run ids."""
-    ended = []
+    ended: list[str] = []
+    dag_deletions: list[dict[str, Any]] | None = None  # the DAG's own audit entries: read once, when needed
+    refused = roster_ids()
     for run_id in request_record.open_requests(eng):
         state = run_state(dag_id, run_id)
         if state in ("queued", "running"):
@@ -108,7 +110,9 @@ def sweep(dag_id: str, eng: Engine) -> list[str]:
                          for t in run_tasks(dag_id, run_id))
             if closed:
                 continue  # the close ran and recorded the outcome after the sweep listed the request
-        writes = hand_writes(event_log(dag_id, run_id) + event_log(dag_id, event="delete_dag"), roster_ids())
+        if dag_deletions is None:
+            dag_deletions = event_log(dag_id, event="delete_dag")
+        writes = hand_writes(event_log(dag_id, run_id) + dag_deletions, refused)
         if not writes and state is None:
             writes = [{"event": "vanished", "by": "unknown", "at": None, "task": "", "state": ""}]
         if writes and record_hand_end(eng, dag_id, run_id, writes):
