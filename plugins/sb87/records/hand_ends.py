@@ -73,6 +73,12 @@ def roster_ids() -> frozenset[str]:
     return frozenset(p.id for p in organisation().people)
 
 
+def when_of(write: Mapping[str, Any]) -> datetime | None:
+    """When a write was made (the audit log gives ISO text; a vanished run has no time)."""
+    at = write.get("at")
+    return datetime.fromisoformat(at) if isinstance(at, str) else at
+
+
 def describe(write: Mapping[str, Any]) -> str:
     """The write in Thai: what was done, by whom, e.g. `ตั้งสถานะคำขอเป็น success โดย admin`."""
     what = WHAT[write["event"]].format(state=write.get("state") or "", task=write.get("task") or "")
@@ -82,7 +88,7 @@ def describe(write: Mapping[str, Any]) -> str:
 def record_hand_end(eng: Engine, dag_id: str, run_id: str, writes: list[dict[str, Any]]) -> bool:
     """The outcome "ended by hand by <user>" and one alert to the IT Centre; False when recorded before."""
     first = writes[0]
-    at = datetime.fromisoformat(first["at"]) if isinstance(first.get("at"), str) else first.get("at")
+    at = when_of(first)
     recorded = request_record.append(eng, run_id, request_record.OUTCOME, request_record.OUTCOME,
                                      {"outcome": request_record.ENDED_BY_HAND, "how": describe(first),
                                       "writes": writes}, actor=first["by"], at=at)

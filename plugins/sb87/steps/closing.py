@@ -20,7 +20,7 @@ from sb87 import notices, steps
 from sb87.airflow_api import append_run_note, event_log, run_tasks, task_error
 from sb87.notices.recipients import it_centre_copy
 from sb87.records import request_record, store
-from sb87.records.hand_ends import ENDING_EVENTS, describe, hand_writes, record_hand_end, roster_ids
+from sb87.records.hand_ends import ENDING_EVENTS, describe, hand_writes, record_hand_end, roster_ids, when_of
 from sb87.settings import organisation, settings
 from sb87.timekeeping.deadlines import limits_from_config, step_clocks, summary_rows
 from sb87.timekeeping.workdays import default_calendar
@@ -42,7 +42,7 @@ def close_request(dag_run: Any = None) -> list[dict[str, Any]]:
     writes = hand_writes(event_log(dag_run.dag_id, dag_run.run_id), roster_ids())
     ending = [w for w in writes if w["event"] in HAND_ENDINGS]
     if ending:
-        rows = [{**r, "met": BY_HAND} if not r["ended_at"] or r["ended_at"] >= _when(ending[0]) else r
+        rows = [{**r, "met": BY_HAND} if not r["ended_at"] or r["ended_at"] >= when_of(ending[0]) else r
                 for r in rows]
     store.save_summary(eng, dag_run.run_id, rows)
     record_steps(eng, dag_run.run_id, tasks, rows)
@@ -65,10 +65,6 @@ def close_request(dag_run: Any = None) -> list[dict[str, Any]]:
 #: then runs on to its own close, which notes who rewound it.
 HAND_ENDINGS = {event for event in ENDING_EVENTS if event.startswith(("patch_", "delete_"))}
 BY_HAND = "by_hand"
-
-
-def _when(write: Mapping[str, Any]) -> datetime:
-    return datetime.fromisoformat(write["at"]) if isinstance(write["at"], str) else write["at"]
 
 
 def outcome_of(tasks: list[Mapping[str, Any]]) -> str:
