@@ -25,7 +25,7 @@ from pypdf import PdfReader
 
 from sb87.documents import filing as documents
 from sb87.documents.memo import FIELD_RE, Memo
-from sb87.documents.pdf_layout import render_memo_pdf
+from sb87.documents.pdf_layout import EMBLEM_HEIGHT_MM, LEFT_MM, TOP_MM, render_memo_pdf
 from sb87.documents.thai_lines import line_segments
 from sb87.records import store
 from sb87.settings import DEFAULT_CONFIG_FILE, PROJECT_ROOT, organisation
@@ -401,7 +401,41 @@ def test_manifest_is_checkable_with_sha256sum(tmp_path: Path, docs_dir: Path) ->
 # The emblem
 
 
-def test_emblem_appears_on_every_memo_kind_when_configured(
+def emblem_ink_mm(pdf: Path, tmp_path: Path) -> tuple[float, float, float, float] | None:
+    """The bounding box (left, top, right, bottom, in mm) of the ink in the first page's emblem box,
+    the top-left corner left of the title, as pdftoppm draws it; None when the box is blank."""
+    from PIL import Image, ImageOps
+
+    dpi = 150
+    out = tmp_path / f"{pdf.stem}-emblem"
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(out)],
+                   check=True)
+    px = dpi / 25.4
+    page = Image.open(out.with_suffix(".png")).convert("L")
+    box = (round(LEFT_MM * px) - 5, 0, round((LEFT_MM + 25) * px), round((TOP_MM + EMBLEM_HEIGHT_MM + 3) * px))
+    ink = ImageOps.invert(page.crop(box)).point(lambda v: 255 if v > 96 else 0).getbbox()
+    if ink is None:
+        return None
+    return tuple((edge + origin) / px for edge, origin in zip(ink, (box[0], box[1], box[0], box[1]), strict=True))
+
+
+def test_every_memo_kind_carries_the_shipped_garuda_at_its_height_and_place(
+    docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Garuda that ships (include/emblem/garuda.svg, source and licence beside it) is on every memo kind
+    by default: ink at the top-left margin, 1.5 cm tall, as the clerk sees the page (pdftoppm)."""
+    monkeypatch.delenv("SB87_MEMO_EMBLEM", raising=False)
+    assert (PROJECT_ROOT / "include" / "emblem" / "SOURCE.md").is_file()
+    for kind, render in memo_kinds().items():
+        ink = emblem_ink_mm(Path(render()), tmp_path)
+        assert ink is not None, f"{kind}: no emblem at the top left"
+        left, top, _right, bottom = ink
+        assert abs(left - LEFT_MM) <= 2.5, (kind, ink)
+        assert abs(top - TOP_MM) <= 0.5, (kind, ink)
+        assert abs((bottom - top) - EMBLEM_HEIGHT_MM) <= 0.5, (kind, ink)
+
+
+def test_the_it_centres_own_emblem_replaces_the_shipped_one_on_every_memo_kind(
     docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from PIL import Image
@@ -410,10 +444,10 @@ def test_emblem_appears_on_every_memo_kind_when_configured(
     Image.new("RGB", (90, 100), (150, 20, 20)).save(emblem)
     monkeypatch.setenv("SB87_MEMO_EMBLEM", str(emblem))
     for kind, render in memo_kinds().items():
-        assert len(PdfReader(render()).pages[0].images) == 1, kind
-    monkeypatch.delenv("SB87_MEMO_EMBLEM")
-    for kind, render in memo_kinds().items():
-        assert len(PdfReader(render()).pages[0].images) == 0, kind
+        pdf = Path(render())
+        assert len(PdfReader(pdf).pages[0].images) == 1, kind
+        _left, top, _right, bottom = emblem_ink_mm(pdf, tmp_path) or (0, 0, 0, 0)
+        assert abs((bottom - top) - EMBLEM_HEIGHT_MM) <= 0.5, (kind, top, bottom)
 
 
 # ---------------------------------------------------------------------------------------------

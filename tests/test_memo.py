@@ -129,8 +129,25 @@ def test_page_is_a4(rendered: Path) -> None:
     )
 
 
-def test_body_size_is_16pt_th_sarabun_new() -> None:
-    assert BODY_PT / SARABUN_SCALE == pytest.approx(10.67, abs=0.01)
+def test_the_pdf_declares_th_sarabun_new_sizes_and_prints_its_letter_size(rendered: Path) -> None:
+    """Body 16 pt, labels 20 pt, title 29 pt, as the regulation's templates say, in the PDF itself; and
+    the letters as large as TH Sarabun New's at those sizes (cap height ≈ 477 per 1000 em): the font
+    embedded is Laksaman with TH Sarabun New's em, so its 716-unit capitals print 716/1500 of an em."""
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    page = PdfReader(rendered).pages[0]
+    sizes = {float(size) for size in re.findall(rb"/F\d+ ([\d.]+) Tf", page.get_contents().get_data())}
+    assert sizes == {BODY_PT, 20.0, 29.0}
+    fonts = page["/Resources"]["/Font"]
+    for ref in fonts.values():
+        descendant = ref.get_object()["/DescendantFonts"][0].get_object()
+        program = TTFont(io.BytesIO(descendant["/FontDescriptor"]["/FontFile2"].get_object().get_data()))
+        cap_per_em = program["OS/2"].sCapHeight / program["head"].unitsPerEm
+        assert cap_per_em == pytest.approx(0.477, abs=0.01), descendant["/BaseFont"]
+    assert SARABUN_SCALE == 1.5
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) not installed")

@@ -18,7 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from sb87.settings import TEMPLATES_DIR, organisation
+from sb87.settings import PROJECT_ROOT, TEMPLATES_DIR, organisation
 from sb87.timekeeping.thai_dates import thai_date, thai_date_short, thai_datetime, thai_digits, thai_schedule, thai_time
 
 MEMO_TEMPLATES_DIR = TEMPLATES_DIR / "memo"
@@ -46,7 +46,7 @@ class Memo:
     signatory_name: str  # typed name; shown in parentheses
     position: str
     unit_phone: str | None = None  # shown after the unit as "โทร. 0 2354 6668"
-    emblem_path: Path | str | None = None  # None: `SB87_MEMO_EMBLEM`, if set
+    emblem_path: Path | str | None = None  # None: `default_emblem()`; "": none
     author: str | None = None  # PDF metadata; defaults to the unit
     position_lines: list[str] = field(default_factory=list)  # e.g. "ปฏิบัติราชการแทน…", below the position
     #: Names no line may split between their dictionary words (organisations, units); the layout adds
@@ -138,7 +138,7 @@ def it_centre_memo(
 ) -> Memo:
     """A memo from the IT Centre: unit, phone and letter code come from the organisation file.
 
-    The emblem path defaults to `SB87_MEMO_EMBLEM` (the IT Centre supplies the image; none ships).
+    The emblem path defaults to `default_emblem()`; an empty path renders none.
     `keep_together` names (the requesting unit, …) are not split at a line end, nor are the
     organisation file's own.
     """
@@ -170,6 +170,11 @@ def organisation_names() -> tuple[str, ...]:
     return tuple(name for name in names if name)
 
 
-def default_emblem() -> str | None:
-    """`SB87_MEMO_EMBLEM`: the emblem image the IT Centre supplies (none ships), or None."""
-    return os.environ.get("SB87_MEMO_EMBLEM") or None
+#: The Garuda that ships (its source and licence: include/emblem/SOURCE.md).
+SHIPPED_EMBLEM = PROJECT_ROOT / "include" / "emblem" / "garuda.svg"
+
+
+def default_emblem() -> str:
+    """`SB87_MEMO_EMBLEM` when the IT Centre supplies its own image (a scan of its memo paper's Garuda),
+    else the Garuda that ships with the project."""
+    return os.environ.get("SB87_MEMO_EMBLEM") or str(SHIPPED_EMBLEM)

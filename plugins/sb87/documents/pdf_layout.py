@@ -3,7 +3,7 @@
 `render_memo_pdf()` lays out a `Memo` (`sb87.documents.memo`) on A4 the way a Thai government memo
 is laid out (brief §6):
 
-* the emblem (if the IT Centre supplies one) at the top left, "บันทึกข้อความ" bold and large,
+* the Garuda emblem (the one that ships, or the IT Centre's own) at the top left, "บันทึกข้อความ" bold and large,
   centred over the text block;
 * the heading fields ส่วนราชการ / ที่ + วันที่ on one line / เรื่อง with the labels bold and larger
   (the customary 20 pt on 16 pt body), each value on a dotted line to the end of its field (the
@@ -18,9 +18,10 @@ is laid out (brief §6):
 Font. The government standard is TH Sarabun New 16 pt. Debian's `fonts-tlwg-laksaman` is built from
 TH Sarabun New (its name table says "Laksaman, based on TH Sarabun New") but its outlines are scaled
 up: its cap height is 716 and x-height 511 units per 1000 em (measured with fontTools), about 1.5×
-TH Sarabun New's. So every size below is written in TH Sarabun New points and divided by
-`SARABUN_SCALE` (16 pt → 10.67 pt Laksaman), which gives the same printed letter size as a memo
-typed in Word with TH Sarabun New.
+TH Sarabun New's. The memos use a copy of Laksaman whose em is put back to TH Sarabun New's
+(`sarabun_em_font`: `unitsPerEm` × `SARABUN_SCALE`, outlines untouched), so that the PDF declares
+the regulation's own sizes (16 pt body, 20 pt labels, 29 pt title) and prints the letter size of a
+memo typed in Word with TH Sarabun New.
 
 Shaping. Thai tone marks stacked on upper vowels (ผู้, ข้อ, แล้ว, เซิร์ฟ) are placed by the font's GPOS
 mark tables; without a shaping engine fpdf2 draws them floating too high and too far right. So we
@@ -48,10 +49,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
 from sb87.documents.memo import FIELD_RE, LIST_RE, Memo, default_emblem
@@ -67,6 +70,8 @@ FONT_FILES = {"": "Laksaman.ttf", "B": "Laksaman-Bold.ttf"}
 
 #: Laksaman draws TH Sarabun New's glyphs this much larger (cap height 716 vs ≈ 477 per 1000 em).
 SARABUN_SCALE = 1.5
+#: Where the copies with TH Sarabun New's em are kept between renders (made once per font file).
+FONT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sb87" / "fonts"
 #: Sizes in TH Sarabun New points, as the regulation's templates give them.
 TITLE_PT = 29.0  # "บันทึกข้อความ"
 HEADING_LABEL_PT = 20.0  # ส่วนราชการ / ที่ / วันที่ / เรื่อง
@@ -111,6 +116,29 @@ def font_paths(font_dir: Path | None = None) -> dict[str, Path]:
     return paths
 
 
+def sarabun_em_font(path: Path, cache_dir: Path | None = None) -> Path:
+    """A copy of `path` whose em is `SARABUN_SCALE` times larger: every outline and metric keeps its
+    font units, so at a given point size the letters print 1 / `SARABUN_SCALE` as large, as TH Sarabun
+    New's do. Made once per source file (its name, size and time key the copy), written atomically."""
+    stat = path.stat()
+    folder = cache_dir or FONT_CACHE_DIR
+    target = folder / f"{path.stem}-em{SARABUN_SCALE:g}-{stat.st_size}-{stat.st_mtime_ns}{path.suffix}"
+    if target.is_file():
+        return target
+    font = TTFont(str(path))
+    font["head"].unitsPerEm = round(font["head"].unitsPerEm * SARABUN_SCALE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a home without a writable cache (a locked-down worker): the temporary folder will do
+        if cache_dir is not None:
+            raise
+        return sarabun_em_font(path, Path(tempfile.gettempdir()) / f"sb87-fonts-{os.getuid()}")
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=path.suffix, delete=False) as tmp:
+        font.save(tmp.name)
+    os.replace(tmp.name, target)
+    return target
+
+
 class _MemoPDF(FPDF):
     """FPDF with baseline-aligned text in TH Sarabun New sizes and memo page breaks."""
 
@@ -120,7 +148,7 @@ class _MemoPDF(FPDF):
         self.set_auto_page_break(False)  # we break pages ourselves, by whole lines
         self.c_margin = 0
         for style, path in fonts.items():
-            self.add_font(FONT_FAMILY, style, str(path))
+            self.add_font(FONT_FAMILY, style, str(sarabun_em_font(Path(path))))
         self.set_text_shaping(use_shaping_engine=True, script="thai", language="THA")
         self.baseline = TOP_MM
         self.awaiting_opening = False  # True between a page break and the first body text after it
@@ -136,8 +164,8 @@ class _MemoPDF(FPDF):
         return self.h - BOTTOM_MM
 
     def use(self, size_pt: float = BODY_PT, bold: bool = False) -> None:
-        """Select Laksaman at the letter size of TH Sarabun New `size_pt`."""
-        self.set_font(FONT_FAMILY, "B" if bold else "", size_pt / SARABUN_SCALE)
+        """Select Laksaman (TH Sarabun New's em) at TH Sarabun New's `size_pt`."""
+        self.set_font(FONT_FAMILY, "B" if bold else "", size_pt)
 
     def put(
         self,
