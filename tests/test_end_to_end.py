@@ -229,6 +229,15 @@ def test_rejection_mails_the_reason_and_skips_the_work(airflow_stack, data_dir: 
     )
     assert "rejection-memo.pdf" in run["note"]
     assert "server-details.pdf" not in run["note"], "nothing was endorsed, so no server-details document"
+    # The rejection memo closed the request itself (its run ends with it): the summary is in the note, the
+    # record says rejected with step 7 met, and the separate close never ran.
+    assert states[steps.CLOSE_TASK] == "skipped"
+    assert "สรุปเวลา:" in run["note"] and run["note"].index("rejection-memo.pdf") < run["note"].index("สรุปเวลา:")
+    entries = request_record.entries(_project_db(airflow_stack), run_id)
+    [outcome] = [e for e in entries if e["kind"] == request_record.OUTCOME]
+    assert outcome["detail"]["outcome"] == request_record.REJECTED
+    [step7] = [e for e in entries if e["kind"] == request_record.STEP and e["detail"]["step"] == 7]
+    assert step7["detail"]["states"] == ["success"] and step7["detail"]["ended_at"], step7
 
 
 HOSTILE_FIELDS = [

@@ -130,3 +130,16 @@ def test_processes_that_open_a_fresh_database_at_once_migrate_it_once(fresh_pg: 
     with create_engine(fresh_pg).connect() as db:
         assert db.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
         assert schema.current(db) == schema.head()
+
+
+def test_the_written_head_is_alembics_and_a_migrated_database_is_used_without_importing_alembic(
+        tmp_path: Path) -> None:
+    """`schema.HEAD` is what Alembic reads from the migration files; a process opening a database already
+    at HEAD (every task, the DAG's parse) does not import Alembic (0.59 s of mako and pygments)."""
+    assert schema.HEAD == schema.head()
+    url = f"sqlite:///{tmp_path / 'sb87.db'}"
+    store.engine(url)  # migrates (imports Alembic) in this process
+    probe = ("import sys; from sb87.records import store; store.engine(sys.argv[1]); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
+    out = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -35,7 +35,20 @@ def close_request(dag_run: Any = None) -> list[dict[str, Any]]:
     """Per step: start, end, due, working time used, met / missed / failed — kept in the project's
     database and in the run note. When a step failed, the IT Centre is alerted once, with the step,
     the error in one line and a link; the requester is told nothing of work that failed."""
-    tasks = run_tasks(dag_run.dag_id, dag_run.run_id)
+    return close(dag_run, run_tasks(dag_run.dag_id, dag_run.run_id))
+
+
+def close_in(dag_run: Any, last_task_id: str) -> list[dict[str, Any]]:
+    """The close, done by the run's last working task itself (`last_task_id`, which is still running: it is
+    counted as ended now and successful). The rejection memo closes its request this way."""
+    now = datetime.now(UTC).isoformat()
+    tasks = [{**t, "state": "success", "end_date": now} if t["task_id"] == last_task_id else t
+             for t in run_tasks(dag_run.dag_id, dag_run.run_id)]
+    return close(dag_run, tasks)
+
+
+def close(dag_run: Any, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The close of a run whose tasks are `tasks`: the summary, the record's steps and outcome, the alert."""
     cal = default_calendar()
     rows = summary_rows(step_clocks(tasks, limits_from_config(), cal), datetime.now(UTC), cal)
     eng = store.project_engine()

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import TaskGroup, task
+from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from sb87 import documents, notices, steps
 from sb87.airflow_api import append_run_note, set_run_note
@@ -21,6 +22,7 @@ from sb87.notices.recipients import memo_copies, requester
 from sb87.records import request_record, store
 from sb87.records.run_note import done_note
 from sb87.settings import organisation, settings
+from sb87.steps.closing import close_in
 from sb87.timekeeping.thai_dates import bangkok_date
 
 
@@ -79,11 +81,17 @@ def notify_result(decision: Mapping[str, Any], request: Mapping[str, Any], **con
 # everything between at once (sb87.steps.step2_director_orders.route_decision).
 @task(task_id=steps.NOTIFY_REJECTION, task_display_name="แจ้งผลการพิจารณา (ไม่อนุมัติ)", retries=2,
       trigger_rule="none_failed_min_one_success")
-def notify_rejection(decision: Mapping[str, Any], request: Mapping[str, Any], dag_run: Any = None) -> bool:
-    """The rejection and its reason as a memo to the requester, queued once; the run ends successfully."""
-    queued, memo = send_memo_notice(dag_run.run_id, "rejection", notice_context(request, decision))
+def notify_rejection(decision: Mapping[str, Any], request: Mapping[str, Any], dag_run: Any = None) -> None:
+    """The rejection and its reason as a memo to the requester, queued once; then the request's close,
+    here: the run ends successfully as soon as this task does.
+
+    Why not in `close_request`: with 100 requests rejected at once, each close waited a median 26 s for an
+    executor slot behind other runs' memos, and the run a further scheduler pass for it (profiled with
+    bench/burst.py --answer reject). Should this task fail, the close task runs as for any failure."""
+    _, memo = send_memo_notice(dag_run.run_id, "rejection", notice_context(request, decision))
     append_run_note(dag_run.dag_id, dag_run.run_id, f"หนังสือแจ้งผล ที่ {memo['number']}: {memo['path']}")
-    return queued
+    close_in(dag_run, steps.NOTIFY_REJECTION)
+    raise DownstreamTasksSkipped(tasks=[steps.CLOSE_TASK])
 
 
 def result_memo(decision: Any, request: Any) -> TaskGroup:
