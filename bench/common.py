@@ -8,10 +8,13 @@ is decided once, in bench/report.py, next to the figure.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
+import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,8 +41,37 @@ class BenchTimeout(Exception):
     """The benchmark's own time bound ran out (raised in the main thread by SIGALRM)."""
 
 
+# One id per `make bench` (bench/run.py sets it for every benchmark it starts), so that the report can
+# tell the raw files of one run from those left by another; a benchmark run alone makes its own.
+RUN_ID_ENV = "SB87_BENCH_RUN_ID"
+
+
+def new_run_id() -> str:
+    """A run id that sorts by time and does not collide: UTC start time and a short random part."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def run_id() -> str:
+    """This run's id: the runner's (`SB87_BENCH_RUN_ID`), or, for a benchmark run alone, a fresh one kept in
+    the environment so that this process and what it starts write the same id."""
+    return os.environ.setdefault(RUN_ID_ENV, new_run_id())
+
+
+def machine_id() -> str:
+    """A short, stable id of the host (not of the CPU model: two hosts of one kind differ), so the report
+    can check that every figure comes from the same machine without publishing its /etc/machine-id."""
+    ident = ""
+    for source in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        with contextlib.suppress(OSError):
+            ident = Path(source).read_text(encoding="ascii").strip()
+        if ident:
+            break
+    return hashlib.sha256(f"{ident}\n{socket.gethostname()}".encode()).hexdigest()[:12]
+
+
 def machine() -> dict[str, Any]:
-    """Cores, memory, CPU and date: written next to every figure."""
+    """Where and when a figure was measured, written next to every figure: the host (`machine_id`,
+    `hostname`), the run (`run_id`), the commit, cores, memory, CPU and date."""
     model = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -53,6 +85,9 @@ def machine() -> dict[str, Any]:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
         "commit": _commit(),
+        "machine_id": machine_id(),
+        "hostname": socket.gethostname(),
+        "run_id": run_id(),
     }
 
 
