@@ -1,8 +1,9 @@
 """What every benchmark shares: the machine it ran on, percentiles, a time bound, a throwaway stack
-that cleans up after itself (databases included) and the JSON file `bench/report.py` reads.
+that cleans up after itself (databases included) and the JSON file `bench/report/` reads, each with the
+commit, machine and run it was measured in.
 
 Benchmarks are not tests: they print figures and write them to `--json`; whether a target is met
-is decided once, in bench/report.py, next to the figure.
+is decided once, in bench/report/, next to the figure.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ def throwaway_stack(name: str, **kwargs: Any) -> Iterator[Stack]:
 
 
 def write_json(path: Path | None, figures: dict[str, Any]) -> None:
-    """Write the figures (with the machine) where bench/report.py will read them."""
+    """Write the figures (with the machine, the commit and the run) where bench/report/ will read them."""
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ Renders the five kinds of `tests/test_documents.py::long_kinds` (result to the s
 only, rejection with three reasons, server details) N times each (default 6) in one process and
 prints, per kind, wall and CPU time (min / median / max) and the share of prose lines that came out
 justified. CPU time is the figure to read on a shared machine: wall time there includes waiting for
-a core. The target is 0.5 s a memo. JSON (`--json`, for bench/report.py): `rounds`, `kinds` → {kind:
+a core. The target is 0.5 s a memo. JSON (`--json`, for bench/report/): `rounds`, `kinds` → {kind:
 {"wall_s", "cpu_s" (spreads), "justified_share", "prose_lines"}}.
 """
 
@@ -30,7 +30,7 @@ from sb87.settings import DEFAULT_CONFIG_FILE, PROJECT_ROOT
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report.py)")
+    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report/)")
     parser.add_argument("--timeout", type=float, default=600, help="bound of the whole benchmark, seconds")
     args = parser.parse_args()
     bound(args.timeout)

@@ -66,7 +66,8 @@ def decisions(doc: Doc) -> str:
         ok = None if rm is None or rp is None else rm <= DECISION_RATIO and rp <= DECISION_RATIO
         req, base = get(d, "request"), get(d, "baseline")
         n, asked = get(req, "n"), get(d, "asked")
-        size = open_size or (f"{n} of {asked} decisions" if asked and n != asked else f"{n} decisions")
+        size = (f"{n} of {asked} decisions" if asked and n != asked else f"{n} decisions") + (
+            f" with {open_size}" if open_size else "")
         if get(d, "timed_out"):
             size += ", cut by the time bound"
         said = doc.target(figure, target, name, f"median {s(median(req))} ({x(rm)}), p95 {s(p95(req))} ({x(rp)})",
@@ -98,14 +99,14 @@ def parse_time(doc: Doc) -> str:
 
     def row(what: str, p: Any) -> str:
         return (f"| {what} | `{get(p, 'dag_id')}` | {get(p, 'tasks')} | {_ms(get(p, 'median_ms'))} | "
-                f"{_ms(get(p, 'per_task_ms'))} |")
+                f"{_ms(get(p, 'p95_ms'))} | {_ms(get(p, 'per_task_ms'))} |")
 
     rounds = get(d, "rounds")
     size = f"{rounds} parses of each file" if rounds else None
     said = doc.target(figure, target, "parse_time", f"{_ms(get(req, 'per_task_ms'))} a task ({x(per)})",
                       f"{_ms(get(base, 'per_task_ms'))} a task", per <= PARSE_RATIO, size=size)
-    return (f"From {doc.cite('parse_time')}:\n\n| DAG | dag id | tasks | median parse | per task |\n"
-            "|---|---|---|---|---|\n"
+    return (f"From {doc.cite('parse_time')}:\n\n| DAG | dag id | tasks | median parse | p95 | median per task |\n"
+            "|---|---|---|---|---|---|\n"
             + row("the request DAG", req) + "\n" + row("Airflow's HITL example (baseline)", base) + "\n\n"
             + f"Parsing the request DAG costs {_ms(get(req, 'per_task_ms'))} a task against "
             f"{_ms(get(base, 'per_task_ms'))} for the example, {x(per)}: {said} ({doc.cite('parse_time')}).\n")
@@ -139,8 +140,13 @@ def request_timing(doc: Doc) -> str:
                           size=_size_of(d), cause=doc.cause("request_timing", "steps", key))
         rows.append(f"| {figure} | {spread_text(airflow)} | {spread_text(hand)} | {cell(f'`{command}`')} | {x(r)} | "
                     f"{said} |")
+        running = median(get(step, "airflow_running_s"))
+        tasks = get(step, "airflow_tasks")
+        own = (f"; the tasks{' (' + ', '.join(f'`{t}`' for t in tasks) + ')' if isinstance(tasks, list) else ''} "
+               f"ran a median {s(running)} themselves, the rest is Airflow's hand-overs between them"
+               if running is not None else "")
         lines.append(f"{figure}: through the request's Airflow tasks {spread_text(airflow)}, by hand "
-                     f"{spread_text(hand)}, {x(r)} at the median: {said} ({doc.cite('request_timing')}).")
+                     f"{spread_text(hand)}, {x(r)} at the median: {said}{own} ({doc.cite('request_timing')}).")
     e2e = get(d, "end_to_end")
     for what, key, hand_key, ratio_key in (
             ("request filed → backup policy live", "filed_to_policy_live_s", "by_hand_policy_s", "ratio_policy"),
