@@ -28,11 +28,13 @@ from typing import Any
 
 import psutil
 
-from sb87.settings import PROJECT_ROOT
 from stack import Stack, free_ports
 from stack.server_databases import ServerPostgres, pg_server_url
 
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+# The clone this bench/ belongs to, not the one `sb87` was imported from: a shared virtualenv may import
+# `sb87` from another work tree, and the figures, BENCHMARKS.md and the commit must be this clone's.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
 # Databases a benchmark created on the machine's PostgreSQL and has not dropped yet. A benchmark
 # killed outright (SIGKILL, a lost machine) cannot clean up; the next one drops what is listed here.
 PENDING_DATABASES = RESULTS_DIR / ".pending-databases"
@@ -96,7 +98,7 @@ def _commit() -> str:
     """The commit measured (`-dirty` when the work tree had changes other than the benchmarks' own output
     in bench/results/ and BENCHMARKS.md), so a figure can be tied to its code."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD")
     return head + ("-dirty" if head and git("status", "--porcelain", "--untracked-files=no", "--", ".",

@@ -20,14 +20,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from bench.common import RESULTS_DIR
+from bench.common import REPO_ROOT, RESULTS_DIR
 from bench.report import provenance
 from bench.report.doc import Doc
 from bench.report.provenance import MixedRuns
 from bench.report.sections import SECTIONS, closing, targets_table
-from sb87.settings import PROJECT_ROOT
 
-REPORT = PROJECT_ROOT / "BENCHMARKS.md"
+REPORT = REPO_ROOT / "BENCHMARKS.md"
 
 __all__ = ["REPORT", "RESULTS_DIR", "MixedRuns", "write_report"]
 
