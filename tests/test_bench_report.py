@@ -150,3 +150,13 @@ def test_a_raw_file_with_unexpected_values_does_not_stop_the_report(results: Pat
     for name, data in figures().items():
         write(results, name, {key: junk for key in data})
     assert "## Closing note" in write_report(BENCHMARKS).read_text(encoding="utf-8")
+
+
+def test_a_missed_target_quotes_the_cause_its_benchmark_recorded(results: Path) -> None:
+    for name, data in figures().items():
+        write(results, name, data)
+    celery = {**figures()["decision_celery"], "cause": "the Celery worker's pick-up: 0.4 s a task (profiled)"}
+    write(results, "decision_celery", celery)
+    closing = write_report(BENCHMARKS).read_text(encoding="utf-8").split("## Closing note")[1]
+    assert "Profiled cause: the Celery worker's pick-up" in closing
+    assert "records no profiled cause" in closing  # the other misses (burst, archive script) recorded none

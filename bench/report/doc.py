@@ -152,8 +152,7 @@ class Doc:
 
     def cause(self, name: str, *path: str) -> str:
         """The profiled cause a benchmark recorded for a miss (`cause` in its raw file), if any."""
-        for where in (path, ()):
-            found = get(self.data(name), *where, "cause") if where else get(self.data(name), "cause")
+        for found in (get(self.data(name), *path, "cause"), get(self.data(name), "cause")):
             if isinstance(found, str) and found.strip():
                 return found.strip()
         return ""
