@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-## The benchmarks (several hours, each bounded): figures and targets into BENCHMARKS.md.
+## The benchmarks, one run within 3 hours (each sized and bounded): figures and targets into BENCHMARKS.md.
 bench: $(STAMP) services
 	$(PY) -m bench.run
 

@@ -1,17 +1,21 @@
 """What every benchmark shares: the machine it ran on, percentiles, a time bound, a throwaway stack
-that cleans up after itself (databases included) and the JSON file `bench/report.py` reads.
+that cleans up after itself (databases included) and the JSON file `bench/report/` reads, each with the
+commit, machine and run it was measured in.
 
 Benchmarks are not tests: they print figures and write them to `--json`; whether a target is met
-is decided once, in bench/report.py, next to the figure.
+is decided once, in bench/report/, next to the figure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
+import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -24,11 +28,13 @@ from typing import Any
 
 import psutil
 
-from sb87.settings import PROJECT_ROOT
 from stack import Stack, free_ports
 from stack.server_databases import ServerPostgres, pg_server_url
 
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+# The clone this bench/ belongs to, not the one `sb87` was imported from: a shared virtualenv may import
+# `sb87` from another work tree, and the figures, BENCHMARKS.md and the commit must be this clone's.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
 # Databases a benchmark created on the machine's PostgreSQL and has not dropped yet. A benchmark
 # killed outright (SIGKILL, a lost machine) cannot clean up; the next one drops what is listed here.
 PENDING_DATABASES = RESULTS_DIR / ".pending-databases"
@@ -38,8 +44,37 @@ class BenchTimeout(Exception):
     """The benchmark's own time bound ran out (raised in the main thread by SIGALRM)."""
 
 
+# One id per `make bench` (bench/run.py sets it for every benchmark it starts), so that the report can
+# tell the raw files of one run from those left by another; a benchmark run alone makes its own.
+RUN_ID_ENV = "SB87_BENCH_RUN_ID"
+
+
+def new_run_id() -> str:
+    """A run id that sorts by time and does not collide: UTC start time and a short random part."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def run_id() -> str:
+    """This run's id: the runner's (`SB87_BENCH_RUN_ID`), or, for a benchmark run alone, a fresh one kept in
+    the environment so that this process and what it starts write the same id."""
+    return os.environ.setdefault(RUN_ID_ENV, new_run_id())
+
+
+def machine_id() -> str:
+    """A short, stable id of the host (not of the CPU model: two hosts of one kind differ), so the report
+    can check that every figure comes from the same machine without publishing its /etc/machine-id."""
+    ident = ""
+    for source in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        with contextlib.suppress(OSError):
+            ident = Path(source).read_text(encoding="ascii").strip()
+        if ident:
+            break
+    return hashlib.sha256(f"{ident}\n{socket.gethostname()}".encode()).hexdigest()[:12]
+
+
 def machine() -> dict[str, Any]:
-    """Cores, memory, CPU and date: written next to every figure."""
+    """Where and when a figure was measured, written next to every figure: the host (`machine_id`,
+    `hostname`), the run (`run_id`), the commit, cores, memory, CPU and date."""
     model = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -53,6 +88,9 @@ def machine() -> dict[str, Any]:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
         "commit": _commit(),
+        "machine_id": machine_id(),
+        "hostname": socket.gethostname(),
+        "run_id": run_id(),
     }
 
 
@@ -60,7 +98,7 @@ def _commit() -> str:
     """The commit measured (`-dirty` when the work tree had changes other than the benchmarks' own output
     in bench/results/ and BENCHMARKS.md), so a figure can be tied to its code."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD")
     return head + ("-dirty" if head and git("status", "--porcelain", "--untracked-files=no", "--", ".",
@@ -136,7 +174,7 @@ def throwaway_stack(name: str, **kwargs: Any) -> Iterator[Stack]:
 
 
 def write_json(path: Path | None, figures: dict[str, Any]) -> None:
-    """Write the figures (with the machine) where bench/report.py will read them."""
+    """Write the figures (with the machine, the commit and the run) where bench/report/ will read them."""
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,12 @@
 """Memo rendering time (issue 26): every memo kind with the tests' long Thai data.
 
-Run from the repository root: `.venv/bin/python -m bench.memo_render [--rounds N]`. Renders the five
-kinds of `tests/test_documents.py::long_kinds` (result to the server, result archive, result backup
+Run from the repository root: `.venv/bin/python -m bench.memo_render [--rounds N] [--json PATH]`.
+Renders the five kinds of `tests/test_documents.py::long_kinds` (result to the server, result archive, result backup
 only, rejection with three reasons, server details) N times each (default 6) in one process and
 prints, per kind, wall and CPU time (min / median / max) and the share of prose lines that came out
 justified. CPU time is the figure to read on a shared machine: wall time there includes waiting for
-a core. The target is 0.5 s a memo.
+a core. The target is 0.5 s a memo. JSON (`--json`, for bench/report/): `rounds`, `kinds` → {kind:
+{"wall_s", "cpu_s" (spreads), "justified_share", "prose_lines"}}.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import bound, write_json
+from bench.common import spread as spread_of
 from sb87.documents import pdf_layout
 from sb87.settings import DEFAULT_CONFIG_FILE, PROJECT_ROOT
 
@@ -27,7 +30,11 @@ from sb87.settings import DEFAULT_CONFIG_FILE, PROJECT_ROOT
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report/)")
+    parser.add_argument("--timeout", type=float, default=600, help="bound of the whole benchmark, seconds")
     args = parser.parse_args()
+    bound(args.timeout)
+    kinds: dict[str, dict[str, object]] = {}
     logging.getLogger("fontTools").setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="sb87-memo-bench-"))
     os.environ["SB87_DOCUMENTS_DIR"] = str(work / "documents")
@@ -67,6 +74,9 @@ def main() -> None:
         print(f"{kind:20s} wall {min(walls):.3f} / {statistics.median(walls):.3f} / {max(walls):.3f} s"
               f"   CPU {min(cpus):.3f} / {statistics.median(cpus):.3f} / {max(cpus):.3f} s"
               f"   justified {share:.0%} of {len(justified) // args.rounds} prose lines")
+        kinds[kind] = {"wall_s": spread_of(walls), "cpu_s": spread_of(cpus), "justified_share": share,
+                       "prose_lines": len(justified) // args.rounds}
+    write_json(args.json, {"benchmark": "memo_render", "rounds": args.rounds, "kinds": kinds})
 
 
 if __name__ == "__main__":
