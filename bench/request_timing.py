@@ -1,8 +1,9 @@
 """Steps 5 and 6 as a request runs them, through the real Airflow tasks, against the same work by hand.
 
 Run from the repository root: `.venv/bin/python -m bench.request_timing [--mib 256] [-r 3] [--json PATH]
-[--timeout S]`. At the defaults (256 MiB, 3 requests of each kind) it takes about 12 minutes on a
-2-core machine.
+[--timeout S]`. The defaults (256 MiB, 3 requests of each kind: 9 requests) are sized for about 15 minutes
+on a 2-core machine: at 16 MiB a request took about 55 s through Airflow (most of it step 1 and the four
+decisions, not data), and 256 MiB adds some seconds of data work to each request and its by-hand twin.
 
 On a throwaway stack (`bench.common.throwaway_stack`: LocalExecutor, its private PostgreSQL, the backup
 host's sshd on 127.0.0.1 and the inventory's deposited servers in their own mount namespaces), for the
@@ -51,7 +52,10 @@ Keys of `--json` (besides `machine`, added by `bench.common.write_json`); a "spr
 - `end_to_end`: `filed_to_policy_live_s`, `filed_to_restore_delivered_s` (both deliveries),
   `by_hand_policy_s`, `by_hand_restore_s` (spreads), `ratio_policy`, `ratio_restore` (median / median)
 - `archive_baselines`: `sha256sum_s`, `openssl_dgst_s` (spreads of the by-hand archive with each), `chosen`
-- `runs`: per request, `kind`, `run_id`, `filed`, `state`, and the seconds measured from it
+- `runs`: per request, `kind`, `run_id`, `filed` (epoch), `state`, the step's span and its tasks' own
+  run times (`tasks_s`, by task id), and the by-hand twin's seconds (`by_hand_s`; for a backup its parts
+  `by_hand_parts_s`, for a restore `by_hand_find_s` and for an archive `by_hand_sha256sum_s`,
+  `by_hand_openssl_s`): where a missed ratio's time goes
 """
 
 from __future__ import annotations
@@ -178,7 +182,9 @@ class Bench:
         own = sum(_ts(ti["end_date"]) - _ts(ti["start_date"]) for ti in tis)
         self.airflow[name].append(seconds)
         self.running[name].append(own)
-        self.runs[-1].update({f"{name}_s": seconds, f"{name}_running_s": own})
+        self.runs[-1].update({f"{name}_s": seconds, f"{name}_running_s": own,
+                              "tasks_s": {task_id: _ts(ti["end_date"]) - _ts(ti["start_date"])
+                                          for task_id, ti in zip(SPANS[name], tis, strict=True)}})
         return seconds
 
     def since_filed(self, run: dict[str, Any], task_id: str) -> float:
@@ -224,6 +230,8 @@ class Bench:
         self.hand["backup_policy"].append(step)
         self.hand_policy.append(setup + keygen + step)
         self.runs[-1]["by_hand_s"] = step
+        self.runs[-1]["by_hand_parts_s"] = {"init_and_key_add": setup, "ssh_keygen": keygen, "backup": backup,
+                                            "check": check, "dump_and_cmp": test}
         return step
 
     def snapshots_by_hand(self) -> float:
