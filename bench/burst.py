@@ -1,7 +1,7 @@
 """Burst benchmark: N requests at once on a throwaway stack (issues 10 and 14).
 
 Run from the repository root: `.venv/bin/python -m bench.burst [-n 100] [--answer approve|reject]
-[--executor local|celery] [--pool-slots K] [--json PATH] [--timeout S]`.
+[--executor local|celery] [--pool-slots K] [--servers S] [--json PATH] [--timeout S]`.
 `bench/run.py` runs it for BENCHMARKS.md: 100 requests approved and 100 rejected on the embedded
 default, and 50 approved in the Celery mode with the pool at 2 and at 6 slots.
 
@@ -9,8 +9,12 @@ default, and 50 approved in the Celery mode with the pool at 2 and at 6 slots.
    or with `--executor celery` CeleryExecutor, FAB and databases of its own on the machine's
    PostgreSQL and Redis); `--pool-slots K` then sets the backup host's pool (`settings().backup_pool`,
    2 slots by default) to K slots through `PATCH /api/v2/pools/{name}` as admin.
-2. Puts a small data folder on the sample request's deposited server and triggers N copies of
-   `config/sample_request.json` (memo numbers `ทล 0601/9000` + i) through the REST API as staff.
+2. Gives the stack an inventory of S deposited servers (`--servers`, default 4: config/inventory.json's
+   two and more of the same shape, `bench.hosts.bench_inventory`, each its own sshd and mount namespace
+   on its own loopback address), puts a small data folder on each and triggers N copies of
+   `config/sample_request.json` (memo numbers `ทล 0601/9000` + i) through the REST API as staff,
+   request i for server i mod S (its host name, address and agency): a burst is many units' requests,
+   not one server's, and each server has its own repository and lock on the backup host.
 3. Waits until every run's director decision is `awaiting_input`.
 4. `--answer approve` (default): answers every human step of all N runs, one step at a time
    (`stack.rest_driver.carry_all_through`: approve, record and endorse the server-details document,
@@ -33,6 +37,7 @@ Keys of `--json` (besides `machine`, added by `bench.common.write_json`). Second
   (the exit status's verdict), `error` (why it stopped early: a refused trigger, a step that never
   opened, the time bound; else null)
 - `stack_start_s`: the stack healthy from cold
+- `servers`: the inventory ids of the deposited servers the N requests were spread over (in turn)
 - `triggered_s`: filing all N requests (one POST after the other)
 - `all_waiting_director_s`: from the first trigger until all N wait at the director
 - `steps_open_s`: approve only, per human step's task id: seconds until it waited in all N runs,
@@ -40,6 +45,8 @@ Keys of `--json` (besides `machine`, added by `bench.common.write_json`). Second
   state to all N listed as waiting decisions); `{}` when rejecting
 - `answers_refused`: answers the API did not take (HTTP status other than 200)
 - `first_answer_to_all_ended_s`: from the first answer to the end of the last run
+- `first_trigger_to_all_ended_s`: from the first trigger (the POST of the first request) to the end of
+  the last run: the burst as the units see it
 - `order_to_end_s`: approve only, spread over runs of order (step 4 answered) → run end
 - `order_to_first_backup_start_s`: approve only, spread of order → `backup_policy.readiness` start
 - `rejection_to_end_s`: reject only, spread over runs of rejection answered → run end
@@ -58,9 +65,9 @@ Keys of `--json` (besides `machine`, added by `bench.common.write_json`). Second
   slot), `queued_to_start_s` (queued → start: executor and worker pick-up), `waiting_s` (scheduled →
   start, the two together), `running_s` (start → end); `by_task`: per task id `n`,
   `waiting_median_s`, `running_median_s`. Times are the task instance's latest try. Every request
-  of the burst is for the sample's one server, and the backup host runs one job at a time per
-  repository (`lock_repository` in the restic templates): with more slots, part of `running_s` of the
-  locking tasks (create_policy, check_repository, …) is that lock.
+  of the burst is for one of `servers`, and the backup host runs one job at a time per repository
+  (`lock_repository` in the restic templates): with more slots, part of `running_s` of the locking
+  tasks (create_policy, check_repository, …) is that lock among the requests of one server.
 - `mail`: `expected_per_run`, `expected_total`, `received_total` (every message in the sink),
   `attributed_total` (messages of the N runs), `unattributed` (messages naming none of the N runs;
   none are expected) and `unattributed_subjects` (the first 10),
@@ -80,6 +87,7 @@ import re
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -92,6 +100,7 @@ from urllib.parse import quote
 import httpx
 
 from bench.common import BenchTimeout, Sampler, bound, spread, throwaway_stack, write_json
+from bench.hosts import bench_inventory
 from sb87 import steps
 from sb87.settings import PROJECT_ROOT, settings
 from stack import Stack, read_mail
@@ -194,22 +203,27 @@ def _health_problem(health: dict[str, Any] | None) -> str | None:
     return ", ".join(bad) or None
 
 
-def _file_requests(stack: Stack, n: int) -> dict[str, str]:
-    """Triggers N sample requests as staff; returns memo number by run id (in trigger order)."""
+def _file_requests(stack: Stack, n: int, servers: list[dict[str, Any]]) -> tuple[dict[str, str], float]:
+    """Triggers N sample requests as staff, request i for server i mod len(servers); returns memo number
+    by run id (in trigger order) and the epoch time of the first trigger."""
     sample = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))
-    server = sample["servers"][0]
-    # The data lives on the deposited server's own disk, where the pipeline's push backup reads it.
-    stack.deposited_server(server["hostname"]).put_file(
-        f"{server['paths'][0]}/ไฟล์ทดสอบ.txt", ("ข้อมูลทดสอบ\n" * 1000).encode())
+    path = sample["servers"][0]["paths"][0]
+    for entry in servers:
+        # The data lives on each deposited server's own disk, where the pipeline's push backup reads it.
+        stack.deposited_server(entry["hostname"]).put_file(f"{path}/ไฟล์ทดสอบ.txt", ("ข้อมูลทดสอบ\n" * 1000).encode())
     staff, runs = stack.client("staff_somchai"), {}
+    first = time.time()
     for i in range(n):
         conf = copy.deepcopy(sample)
         conf["memo_no"] = f"{MEMO_PREFIX}{FIRST_MEMO + i}"
+        entry = servers[i % len(servers)]
+        conf["agency"] = entry["agency"]  # step 1 refuses a server registered to another unit
+        conf["servers"][0].update(hostname=entry["hostname"], address=entry["address"])
         status, body = trigger(staff, conf)
         if status != 200:
             raise RuntimeError(f"trigger {i} refused: HTTP {status} {body}")
         runs[body["dag_run_id"]] = conf["memo_no"]
-    return runs
+    return runs, first
 
 
 def _wait_director(admin: ApiClient, n: int) -> tuple[int, int]:
@@ -421,7 +435,7 @@ def _progress_recorder(figures: dict[str, Any]) -> tuple[Callable[[str], None], 
     return progress, calls
 
 
-def measure(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> None:
+def measure(stack: Stack, args: argparse.Namespace, servers: list[dict[str, Any]], figures: dict[str, Any]) -> None:
     """Everything measured on the running stack, written into `figures` as it becomes known (so a
     timeout keeps what was measured)."""
     figures["stack_start_s"] = round(stack.start_seconds, 1)
@@ -437,7 +451,9 @@ def measure(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> 
         with Sampler(lambda: (stack.rss_bytes(), _health_problem(stack.health()))) as sampler:
             samples = sampler.samples
             t0 = time.monotonic()
-            runs = _file_requests(stack, args.n)
+            used = servers[:min(args.n, len(servers))]
+            figures["servers"] = [entry["id"] for entry in used]
+            runs, first_trigger = _file_requests(stack, args.n, used)
             run_ids = set(runs)
             figures["triggered_s"] = round(time.monotonic() - t0, 1)
             waiting, failed = _wait_director(admin, args.n)
@@ -457,6 +473,7 @@ def measure(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> 
             ended = _wait_runs_ended(admin, run_ids)
         ends = {r: _ts(run["end_date"]) or 0.0 for r, run in ended.items()}
         figures["first_answer_to_all_ended_s"] = round(max(ends.values()) - first_answer, 1)
+        figures["first_trigger_to_all_ended_s"] = round(max(ends.values()) - first_trigger, 1)
         figures["runs_ended"] = len(ended)
         figures["runs_failed"] = sum(1 for run in ended.values() if run["state"] == "failed")
         latencies = [ends[r] - answered_at[r] for r in ended if r in answered_at]
@@ -525,9 +542,11 @@ def print_summary(figures: dict[str, Any]) -> None:
     f = figures
     print(f"\n== burst: {f['requests']} requests, {f['executor']} executor, answer {f['answer']}"
           + (" (TIMED OUT)" if f["timed_out"] else ""))
+    print(f"servers: {', '.join(f.get('servers', [])) or '-'}")
     for key, label in (("stack_start_s", "stack healthy after"), ("triggered_s", "all triggered after"),
                        ("all_waiting_director_s", "all wait for the director after (from the first trigger)"),
-                       ("first_answer_to_all_ended_s", "first answer → all runs ended")):
+                       ("first_answer_to_all_ended_s", "first answer → all runs ended"),
+                       ("first_trigger_to_all_ended_s", "first trigger → all runs ended")):
         if key in f:
             print(f"{label}: {f[key]:.1f} s")
     for task_id, seconds in f.get("steps_open_s", {}).items():
@@ -588,22 +607,28 @@ def main() -> int:
     parser.add_argument("--executor", choices=("local", "celery"), default="local")
     parser.add_argument("--pool-slots", type=int,
                         help="slots of the backup host's pool (default: as the stack sets them)")
+    parser.add_argument("--servers", type=int, default=4,
+                        help="deposited servers the requests are spread over (config/inventory.json's and more)")
     parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report.py)")
     parser.add_argument("--timeout", type=float, default=3600, help="bound of the whole benchmark, seconds")
     args = parser.parse_args()
 
     figures: dict[str, Any] = {"benchmark": "burst", "executor": args.executor, "requests": args.n,
-                               "answer": args.answer, "timed_out": False, "answers_refused": 0,
+                               "answer": args.answer, "timed_out": False, "answers_refused": 0, "servers": [],
                                "steps_open_s": {}, "order_to_end_s": {}, "order_to_first_backup_start_s": {},
                                "rejection_to_end_s": {}}
     bound(args.timeout)
     error = None
     try:
-        with throwaway_stack("burst", executor=args.executor) as stack:
-            try:
-                measure(stack, args, figures)
-            finally:
-                signal.alarm(0)  # stopping the stack must not be cut short by the bound
+        with tempfile.TemporaryDirectory(prefix="sb87-burst-inventory-") as tmp:
+            inventory = Path(tmp) / "inventory.json"
+            servers = bench_inventory(inventory, args.servers)
+            with throwaway_stack("burst", executor=args.executor,
+                                 extra_env={"SB87_INVENTORY_FILE": str(inventory)}) as stack:
+                try:
+                    measure(stack, args, servers, figures)
+                finally:
+                    signal.alarm(0)  # stopping the stack must not be cut short by the bound
     except BenchTimeout as err:
         figures["timed_out"] = True
         error = str(err)

@@ -13,17 +13,15 @@ alternated, best of two each:
 
 Also printed: the whole drill (its plan on the backup host, the restore, the month's check slice).
 Prints seconds, MiB/s and the ratio drill / by hand (target ≤ 1.3).
+The host set-up is bench/hosts.py's, shared with bench/restore_throughput.py.
 Usage: `python -m bench.drill_restore [--mib 1024] [--json PATH]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,27 +31,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import bound, write_json
-from stack.deposited_server import CLIENT_DIR, DepositedServer
-from stack.sshd import Sshd
+from bench.hosts import CONN_ID, data_path_hosts, policy_request, timed
 
 DATA_ROOT = "/srv/sb87-bench-drill"
 SAMPLE = f"{DATA_ROOT}/ข้อมูล ทดสอบ"
 SERVER_ID = "bench-drill"
 
 
-def _free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
-
-
 def _timed(what: str, run: Callable[[], subprocess.CompletedProcess]) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = run()
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    return seconds, done.stdout.decode(errors="replace")
+    seconds, out = timed(what, run)
+    return seconds, out.decode(errors="replace")
 
 
 def main() -> int:
@@ -63,105 +50,56 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1200)
     args = parser.parse_args()
     bound(args.timeout)
-    with tempfile.TemporaryDirectory(prefix="sb87-drill-bench-") as tmp:
-        root = Path(tmp)
-        password = root / "master-password"
-        password.write_text("bench-only-master-password\n")
-        backup = Sshd(root / "backup-host", _free_port("127.0.0.1"))
-        inventory = root / "inventory.json"
-        inventory.write_text(json.dumps({"servers": [{
-            "id": SERVER_ID, "hostname": "fileserver01", "address": "127.0.0.2", "ssh_conn_id": "sb87_srv_bench",
-            "data_roots": [DATA_ROOT], "restore_root": f"{DATA_ROOT}/SB87-restore"}]}), encoding="utf-8")
-        os.environ.update({
-            "SB87_REPO_ROOT": str(root / "repos"), "SB87_SCRATCH_ROOT": str(root / "scratch"),
-            "SB87_DROP_DIR": str(root / "drop"), "SB87_CRON_DIR": str(root / "cron.d"),
-            "SB87_RESTIC_PASSWORD_FILE": str(password), "SB87_INVENTORY_FILE": str(inventory),
-            "SB87_PUSH_KEYS_FILE": str(backup.push_authorized_keys),
-        })
+    with tempfile.TemporaryDirectory(prefix="sb87-drill-bench-") as tmp, \
+            data_path_hosts(Path(tmp), SERVER_ID, DATA_ROOT) as hosts:
         from sb87.backup.backends import parse_results, render_script
-        from sb87.backup.datapath import install_client_password
         from sb87.backup.drill import choose_sample, files_of_listing, restore_command, run_drill
 
-        backup.prepare()
-        sshd = subprocess.Popen(backup.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        server = DepositedServer(root / "deposited", "127.0.0.2", _free_port("127.0.0.2"), data_roots=[DATA_ROOT])
-        try:
-            server.start()
-            time.sleep(0.5)
-            known = root / "known_hosts"
-            known.write_text(backup.known_hosts_line() + "\n")
-            os.environ["AIRFLOW_CONN_SB87_BACKUP_HOST"] = backup.connection_json()
-            os.environ["AIRFLOW_CONN_SB87_SRV_BENCH"] = server.connection_json()
+        server, on_backup_host, endpoint = hosts.server, hosts.on_backup_host, hosts.endpoint
 
-            def on_backup_host(command: str) -> subprocess.CompletedProcess:
-                return subprocess.run(
-                    ["ssh", "-i", str(backup.client_key), "-p", str(backup.port), "-o", f"UserKnownHostsFile={known}",
-                     "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"{backup.login}@127.0.0.1", command],
-                    capture_output=True, check=False)
+        def checked(done: subprocess.CompletedProcess) -> str:
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr.decode(errors="replace")[-500:])
+            return done.stdout.decode(errors="replace")
 
-            def checked(done: subprocess.CompletedProcess) -> str:
-                if done.returncode != 0:
-                    raise RuntimeError(done.stderr.decode(errors="replace")[-500:])
-                return done.stdout.decode(errors="replace")
+        request = policy_request("ทล 0601/8002", SAMPLE, args.mib)
+        files, mib = hosts.write_sample(SAMPLE, args.mib, per_file=16)
 
-            endpoint = {"backup_host": "127.0.0.1", "backup_port": backup.port, "backup_login": backup.login,
-                        "backup_host_key": backup.host_key_line()}
-            request = {"memo_no": "ทล 0601/8002", "agency": "bench",
-                       "servers": [{"hostname": "fileserver01", "address": "127.0.0.2", "os": "linux",
-                                    "paths": [SAMPLE], "size_gb": args.mib / 1024}],
-                       "retention": {"daily": 7, "weekly": 4, "monthly": 6}, "schedule": "daily 01:00"}
-            per_file = min(16, args.mib)
-            files = max(1, args.mib // per_file)
-            server.inside(["sh", "-c", f'mkdir -p "$1" && for i in $(seq 1 {files}); do '
-                           f'head -c {per_file}M /dev/urandom > "$1/ไฟล์ $i.bin"; done', "gen", SAMPLE])
-            mib = files * per_file
+        # --- the policy as step 5 creates it, and one backup
+        hosts.create_policy(request)
+        _timed("test_backup", lambda: server.ssh(render_script("test_backup", request, "bench", server=SERVER_ID,
+                                                               **endpoint)))
 
-            # --- the policy as step 5 creates it, and one backup
-            on_backup_host(render_script("create_policy", request, "bench"))
-            install_client_password("sb87_backup_host", "sb87_srv_bench",
-                                    f"{root}/repos/{SERVER_ID}.policy/client-password",
-                                    f"{CLIENT_DIR}/{SERVER_ID}/password")
-            [client] = parse_results(server.ssh(render_script("client_policy", request, "bench",
-                                                              server=SERVER_ID, **endpoint)).stdout)
-            on_backup_host(render_script("authorize_push", request, "bench", push_public_key=client["push_public_key"]))
-            _timed("test_backup", lambda: server.ssh(render_script("test_backup", request, "bench", server=SERVER_ID,
-                                                                   **endpoint)))
-
-            # --- the drill's sample: bounded to the whole data set, so every file
-            policy = {"server_id": SERVER_ID, "hostname": "fileserver01", "ssh_conn_id": "sb87_srv_bench"}
-            _, listing = _timed("drill_plan", lambda: on_backup_host(render_script(
-                "drill_plan", {"servers": [{"id": SERVER_ID, "hostname": "fileserver01"}]}, "bench")))
-            [plan] = [r for r in parse_results(listing) if r.get("action") == "drill_plan"]
-            snapshot = plan["snapshot"]["id"]
-            sample = choose_sample(files_of_listing(listing), [DATA_ROOT], 10_000, mib * 2**20,
-                                   random.Random(1))  # noqa: S311 - a sample, not a secret
-            assert len(sample.files) == files, (len(sample.files), files)
-            client_dir = f"{CLIENT_DIR}/{SERVER_ID}"
-            includes = " ".join(f"--include {shlex.quote(f.path)}" for f in sample.files)
-            drill_s = hand_s = float("inf")
-            for turn in (1, 2):
-                command, _ = restore_command(policy, f"bench-{turn}", snapshot, sample, {})
-                seconds, out = _timed("drill_restore", lambda c=command: server.ssh(c))
-                verdicts = [r["verdict"] for r in parse_results(out) if r.get("action") == "drill_file"]
-                assert verdicts == ["verified"] * files, verdicts
-                drill_s = min(drill_s, seconds)
-                target = f"/var/tmp/sb87-by-hand-{turn}"
-                by_hand = (f"cd {client_dir} && RESTIC_PASSWORD_FILE=password RESTIC_CACHE_DIR=cache "
-                           f"restic -o rclone.program=./rclone-over-ssh -r rclone:sb87 restore {snapshot} "
-                           f"--target {target} {includes} && rm -rf {target}")
-                seconds, _ = _timed("restore by hand", lambda c=by_hand: server.ssh(c))
-                hand_s = min(hand_s, seconds)
-            whole_started = time.perf_counter()
-            result = run_drill(policy, [DATA_ROOT], lambda c: checked(on_backup_host(c)),
-                               lambda c: checked(server.ssh(c)), run_id="bench-whole",
-                               today=datetime.now(UTC).date(), max_files=10_000, max_bytes=mib * 2**20)
-            whole_s = time.perf_counter() - whole_started
-            assert result.state == "passed", result.reasons + result.notes
-        finally:
-            server.stop()
-            sshd.terminate()
-            sshd.wait(10)
+        # --- the drill's sample: bounded to the whole data set, so every file
+        policy = {"server_id": SERVER_ID, "hostname": "fileserver01", "ssh_conn_id": CONN_ID}
+        _, listing = _timed("drill_plan", lambda: on_backup_host(render_script(
+            "drill_plan", {"servers": [{"id": SERVER_ID, "hostname": "fileserver01"}]}, "bench")))
+        [plan] = [r for r in parse_results(listing) if r.get("action") == "drill_plan"]
+        snapshot = plan["snapshot"]["id"]
+        sample = choose_sample(files_of_listing(listing), [DATA_ROOT], 10_000, mib * 2**20,
+                               random.Random(1))  # noqa: S311 - a sample, not a secret
+        assert len(sample.files) == files, (len(sample.files), files)
+        client_dir = hosts.client_dir
+        includes = " ".join(f"--include {shlex.quote(f.path)}" for f in sample.files)
+        drill_s = hand_s = float("inf")
+        for turn in (1, 2):
+            command, _ = restore_command(policy, f"bench-{turn}", snapshot, sample, {})
+            seconds, out = _timed("drill_restore", lambda c=command: server.ssh(c))
+            verdicts = [r["verdict"] for r in parse_results(out) if r.get("action") == "drill_file"]
+            assert verdicts == ["verified"] * files, verdicts
+            drill_s = min(drill_s, seconds)
+            target = f"/var/tmp/sb87-by-hand-{turn}"
+            by_hand = (f"cd {client_dir} && RESTIC_PASSWORD_FILE=password RESTIC_CACHE_DIR=cache "
+                       f"restic -o rclone.program=./rclone-over-ssh -r rclone:sb87 restore {snapshot} "
+                       f"--target {target} {includes} && rm -rf {target}")
+            seconds, _ = _timed("restore by hand", lambda c=by_hand: server.ssh(c))
+            hand_s = min(hand_s, seconds)
+        whole_started = time.perf_counter()
+        result = run_drill(policy, [DATA_ROOT], lambda c: checked(on_backup_host(c)),
+                           lambda c: checked(server.ssh(c)), run_id="bench-whole",
+                           today=datetime.now(UTC).date(), max_files=10_000, max_bytes=mib * 2**20)
+        whole_s = time.perf_counter() - whole_started
+        assert result.state == "passed", result.reasons + result.notes
 
     def row(what: str, seconds: float) -> str:
         return f"  {what:<62s} {seconds:7.1f} s  {mib / seconds:7.0f} MiB/s"

@@ -10,48 +10,36 @@ data (1 GiB by default) is written on the server's own disk, then, side by side 
    on the server's own disk (no network at all);
 2. step 6, archive: the pipeline's `restore_file` (restic dump --archive tar | zstd -T0 -1, SHA-256
    and per-file manifest in the same pass) against `restic dump --archive tar … | zstd -T0 -1 > f`
-   followed by `sha256sum f`, typed by hand on the backup host;
+   followed by `sha256sum f`, and the same followed by `openssl dgst -sha256 f` (the pipeline hashes
+   with OpenSSL's SHA-256), typed by hand on the backup host: both by-hand times of both turns are in
+   `archive_baselines`, and the fairer baseline is the faster of the two;
 3. step 6, onto the server: the pipeline's `restore_to_server` against `restic restore` by hand.
 
 Every pipeline script is the one `render_script` returns, run over SSH with the host key pinned.
 Prints seconds, MiB/s and the ratio pipeline / by hand (target ≤ 1.3).
+The host set-up is bench/hosts.py's, shared with bench/drill_restore.py.
 Usage: `python -m bench.restore_throughput [--mib 1024] [--json PATH]`.
+Keys of `--json`: `mib`, `files`, `backup` {`pipeline_s`, `by_hand_s`, `local_disk_s`}, `archive`
+{`pipeline_s`, `by_hand_s` (sha256sum, best of two), `by_hand_openssl_s` (best of two), `verify_s`},
+`archive_baselines` {`sha256sum_s`, `openssl_dgst_s`: spreads (bench.common.spread) of both turns},
+`restore_to_server` {`pipeline_s`, `by_hand_s`}.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import bound, write_json
-from stack.deposited_server import CLIENT_DIR, DepositedServer
-from stack.sshd import Sshd
+from bench.common import bound, spread, write_json
+from bench.hosts import data_path_hosts, policy_request, timed
 
 DATA_ROOT = "/srv/sb87-bench"
 SAMPLE = f"{DATA_ROOT}/ข้อมูล ทดสอบ"
-
-
-def _free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
-
-
-def _timed(what: str, run: Callable[[], subprocess.CompletedProcess]) -> tuple[float, bytes]:
-    started = time.perf_counter()
-    done = run()
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    return seconds, done.stdout
+SERVER_ID = "bench-pipeline"
 
 
 def main() -> int:
@@ -61,124 +49,74 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1200)
     args = parser.parse_args()
     bound(args.timeout)
-    with tempfile.TemporaryDirectory(prefix="sb87-throughput-") as tmp:
-        root = Path(tmp)
-        password = root / "master-password"
-        password.write_text("bench-only-master-password\n")
-        backup = Sshd(root / "backup-host", _free_port("127.0.0.1"))
-        inventory = root / "inventory.json"
-        servers = [{"id": sid, "hostname": "fileserver01", "address": "127.0.0.2", "ssh_conn_id": "sb87_srv_bench",
-                    "data_roots": [DATA_ROOT], "restore_root": f"{DATA_ROOT}/SB87-restore"}
-                   for sid in ("bench-pipeline",)]
-        inventory.write_text(json.dumps({"servers": servers}), encoding="utf-8")
-        os.environ.update({
-            "SB87_REPO_ROOT": str(root / "repos"), "SB87_SCRATCH_ROOT": str(root / "scratch"),
-            "SB87_DROP_DIR": str(root / "drop"), "SB87_CRON_DIR": str(root / "cron.d"),
-            "SB87_RESTIC_PASSWORD_FILE": str(password), "SB87_INVENTORY_FILE": str(inventory),
-            "SB87_PUSH_KEYS_FILE": str(backup.push_authorized_keys),
-        })
+    with tempfile.TemporaryDirectory(prefix="sb87-throughput-") as tmp, \
+            data_path_hosts(Path(tmp), SERVER_ID, DATA_ROOT) as hosts:
         from sb87.backup.backends import parse_results, render_script
-        from sb87.backup.datapath import install_client_password
 
-        backup.prepare()
-        sshd = subprocess.Popen(backup.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        server = DepositedServer(root / "deposited", "127.0.0.2", _free_port("127.0.0.2"), data_roots=[DATA_ROOT])
-        try:
-            server.start()
-            time.sleep(0.5)
-            known = root / "known_hosts"
-            known.write_text(backup.known_hosts_line() + "\n")
-            os.environ["AIRFLOW_CONN_SB87_BACKUP_HOST"] = backup.connection_json()
-            os.environ["AIRFLOW_CONN_SB87_SRV_BENCH"] = server.connection_json()
+        root, server, on_backup_host, endpoint = hosts.root, hosts.server, hosts.on_backup_host, hosts.endpoint
+        password = hosts.master_password_file
+        request = policy_request("ทล 0601/8001", SAMPLE, args.mib)
+        files, mib = hosts.write_sample(SAMPLE, args.mib, per_file=128)
+        # --- the policy, as step 5 creates it
+        hosts.create_policy(request)
 
-            def on_backup_host(command: str) -> subprocess.CompletedProcess:
-                return subprocess.run(
-                    ["ssh", "-i", str(backup.client_key), "-p", str(backup.port), "-o", f"UserKnownHostsFile={known}",
-                     "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"{backup.login}@127.0.0.1", command],
-                    capture_output=True, check=False)
+        # --- 1. backup
+        pipeline_backup, _ = timed("test_backup", lambda: server.ssh(render_script(
+            "test_backup", request, "bench", server=SERVER_ID, **endpoint)))
+        # By hand through the same push path, into a fresh repository (no deduplication against the first).
+        fresh = f"{root}/repos/bench-by-hand"
+        subprocess.run(["restic", "init", "-q", "-r", fresh, "--password-file",  # the server's key opens it
+                        hosts.client_password_file], check=True)
+        # The by-hand push reuses the server's key, pointed at the fresh repository for the run.
+        keys = hosts.backup.push_authorized_keys.read_text()
+        hosts.backup.push_authorized_keys.write_text(keys.replace(hosts.repository, fresh))
+        client_dir = hosts.client_dir
+        hand_push, _ = timed("backup by hand (push path)", lambda: server.ssh(
+            f"cd {client_dir} && RESTIC_PASSWORD_FILE=password RESTIC_CACHE_DIR=cache-hand "
+            f"restic -r rclone:x -o rclone.program=./rclone-over-ssh backup -q '{SAMPLE}'"))
+        hosts.backup.push_authorized_keys.write_text(keys)
+        hand_local, _ = timed("backup by hand (server's own disk)", lambda: server.ssh(
+            f"export RESTIC_PASSWORD_FILE={client_dir}/password; restic init -q -r {DATA_ROOT}/local-repo && "
+            f"restic -r {DATA_ROOT}/local-repo backup -q --cache-dir {DATA_ROOT}/cache '{SAMPLE}'"))
 
-            endpoint = {"backup_host": "127.0.0.1", "backup_port": backup.port, "backup_login": backup.login,
-                        "backup_host_key": backup.host_key_line()}
-            request = {"memo_no": "ทล 0601/8001", "agency": "bench",
-                       "servers": [{"hostname": "fileserver01", "address": "127.0.0.2", "os": "linux",
-                                    "paths": [SAMPLE], "size_gb": args.mib / 1024}],
-                       "retention": {"daily": 7, "weekly": 4, "monthly": 6}, "schedule": "daily 01:00"}
-            files = max(1, args.mib // 128)
-            per_file = args.mib // files
-            server.inside(["sh", "-c", f'mkdir -p "$1" && for i in $(seq 1 {files}); do '
-                           f'head -c {per_file}M /dev/urandom > "$1/ไฟล์ $i.bin"; done', "gen", SAMPLE])
-            mib = files * per_file
-
-            # --- the policy, as step 5 creates it
-            on_backup_host(render_script("create_policy", request, "bench"))
-            install_client_password("sb87_backup_host", "sb87_srv_bench",
-                                    f"{root}/repos/bench-pipeline.policy/client-password",
-                                    f"{CLIENT_DIR}/bench-pipeline/password")
-            [client] = parse_results(server.ssh(render_script("client_policy", request, "bench",
-                                                              server="bench-pipeline", **endpoint)).stdout)
-            on_backup_host(render_script("authorize_push", request, "bench", push_public_key=client["push_public_key"]))
-
-            # --- 1. backup
-            pipeline_backup, _ = _timed("test_backup", lambda: server.ssh(render_script(
-                "test_backup", request, "bench", server="bench-pipeline", **endpoint)))
-            # By hand through the same push path, into a fresh repository (no deduplication against the first).
-            fresh = f"{root}/repos/bench-by-hand"
-            subprocess.run(["restic", "init", "-q", "-r", fresh, "--password-file",  # the server's key opens it
-                            f"{root}/repos/bench-pipeline.policy/client-password"], check=True)
-            # The by-hand push reuses the server's key, pointed at the fresh repository for the run.
-            keys = backup.push_authorized_keys.read_text()
-            backup.push_authorized_keys.write_text(keys.replace(f"{root}/repos/bench-pipeline", fresh))
-            client_dir = f"{CLIENT_DIR}/bench-pipeline"
-            hand_push, _ = _timed("backup by hand (push path)", lambda: server.ssh(
-                f"cd {client_dir} && RESTIC_PASSWORD_FILE=password RESTIC_CACHE_DIR=cache-hand "
-                f"restic -r rclone:x -o rclone.program=./rclone-over-ssh backup -q '{SAMPLE}'"))
-            backup.push_authorized_keys.write_text(keys)
-            hand_local, _ = _timed("backup by hand (server's own disk)", lambda: server.ssh(
-                f"export RESTIC_PASSWORD_FILE={client_dir}/password; restic init -q -r {DATA_ROOT}/local-repo && "
-                f"restic -r {DATA_ROOT}/local-repo backup -q --cache-dir {DATA_ROOT}/cache '{SAMPLE}'"))
-
-            # --- 2. step 6 as an archive on the drop
-            request["services"] = ["backup", "restore"]
-            from datetime import UTC, datetime
-
-            request["restore"] = {"hostname": "fileserver01", "paths": [SAMPLE], "as_of": datetime.now(UTC).isoformat()}
-            [listing] = parse_results(on_backup_host(render_script("list_snapshots", request, "bench")).stdout)
-            snapshot = listing["snapshots"][-1]["id"]
-            repo = f"{root}/repos/bench-pipeline"
-            # Alternated, best of two each: the first run of anything warms the page cache and restic's
-            # cache for the next, and a shared machine's load comes and goes.
-            pipeline_archive = hand_archive = fast_hand_archive = pipeline_server = hand_server = float("inf")
-            for turn in (1, 2):
-                script = render_script("restore_file", request, f"bench-{turn}", snapshot=snapshot)
-                seconds, out = _timed("restore_file", lambda s=script: on_backup_host(s))
-                pipeline_archive = min(pipeline_archive, seconds)
-                package = parse_results(out)[0]
-                by_hand = (f"export RESTIC_PASSWORD_FILE={password}; restic -r {repo} dump --archive tar {snapshot} "
-                           f"'{SAMPLE}' | zstd -T0 -1 -q > {root}/by-hand.tar.zst && sha256sum {root}/by-hand.tar.zst")
-                seconds, _ = _timed("archive by hand", lambda c=by_hand: on_backup_host(c))
-                hand_archive = min(hand_archive, seconds)
-                # The same by hand with the fastest SHA-256 on the machine (OpenSSL's, as the pipeline uses).
-                by_hand = (f"export RESTIC_PASSWORD_FILE={password}; restic -r {repo} dump --archive tar {snapshot} "
-                           f"'{SAMPLE}' | zstd -T0 -1 -q -f -o {root}/by-hand.tar.zst && "
-                           f"openssl dgst -sha256 -r {root}/by-hand.tar.zst")
-                seconds, _ = _timed("archive by hand (openssl)", lambda c=by_hand: on_backup_host(c))
-                fast_hand_archive = min(fast_hand_archive, seconds)
-                script = render_script("restore_to_server", request, f"bench-{turn}", server="bench-pipeline",
-                                       snapshot=snapshot, **endpoint)
-                seconds, _ = _timed("restore_to_server", lambda s=script: server.ssh(s))
-                pipeline_server = min(pipeline_server, seconds)
-                by_hand = (f"cd {client_dir} && RESTIC_PASSWORD_FILE=password RESTIC_CACHE_DIR=cache "
-                           f"restic -r rclone:x -o rclone.program=./rclone-over-ssh restore {snapshot} "
-                           f"--target {DATA_ROOT}/by-hand-restore-{turn}")
-                seconds, _ = _timed("restore by hand", lambda c=by_hand: server.ssh(c))
-                hand_server = min(hand_server, seconds)
-            verify, _ = _timed("verify_delivery", lambda: on_backup_host(render_script(
-                "verify_delivery", request, "bench-2", archive=package["archive"], sha256=package["sha256"])))
-        finally:
-            server.stop()
-            sshd.terminate()
-            sshd.wait(10)
+        # --- 2. step 6 as an archive on the drop
+        request["services"] = ["backup", "restore"]
+        request["restore"] = {"hostname": "fileserver01", "paths": [SAMPLE], "as_of": datetime.now(UTC).isoformat()}
+        [listing] = parse_results(on_backup_host(render_script("list_snapshots", request, "bench")).stdout)
+        snapshot = listing["snapshots"][-1]["id"]
+        repo = hosts.repository
+        # Alternated, best of two each: the first run of anything warms the page cache and restic's
+        # cache for the next, and a shared machine's load comes and goes.
+        pipeline_archive = pipeline_server = hand_server = float("inf")
+        sha256sum_runs: list[float] = []
+        openssl_runs: list[float] = []
+        dump = (f"export RESTIC_PASSWORD_FILE={password}; restic -r {repo} dump --archive tar {snapshot} "
+                f"'{SAMPLE}' | zstd -T0 -1 -q -f -o {root}/by-hand.tar.zst")
+        for turn in (1, 2):
+            script = render_script("restore_file", request, f"bench-{turn}", snapshot=snapshot)
+            seconds, out = timed("restore_file", lambda s=script: on_backup_host(s))
+            pipeline_archive = min(pipeline_archive, seconds)
+            package = parse_results(out)[0]
+            # By hand, SHA-256 by coreutils, then by OpenSSL (the pipeline's hashlib is OpenSSL's): both
+            # measured over the same path, the report takes the faster as the baseline.
+            seconds, _ = timed("archive by hand (sha256sum)",
+                               lambda: on_backup_host(f"{dump} && sha256sum {root}/by-hand.tar.zst"))
+            sha256sum_runs.append(seconds)
+            seconds, _ = timed("archive by hand (openssl)",
+                               lambda: on_backup_host(f"{dump} && openssl dgst -sha256 -r {root}/by-hand.tar.zst"))
+            openssl_runs.append(seconds)
+            script = render_script("restore_to_server", request, f"bench-{turn}", server=SERVER_ID,
+                                   snapshot=snapshot, **endpoint)
+            seconds, _ = timed("restore_to_server", lambda s=script: server.ssh(s))
+            pipeline_server = min(pipeline_server, seconds)
+            by_hand = (f"cd {client_dir} && RESTIC_PASSWORD_FILE=password RESTIC_CACHE_DIR=cache "
+                       f"restic -r rclone:x -o rclone.program=./rclone-over-ssh restore {snapshot} "
+                       f"--target {DATA_ROOT}/by-hand-restore-{turn}")
+            seconds, _ = timed("restore by hand", lambda c=by_hand: server.ssh(c))
+            hand_server = min(hand_server, seconds)
+        hand_archive, fast_hand_archive = min(sha256sum_runs), min(openssl_runs)
+        verify, _ = timed("verify_delivery", lambda: on_backup_host(render_script(
+            "verify_delivery", request, "bench-2", archive=package["archive"], sha256=package["sha256"])))
 
     def row(what: str, seconds: float) -> str:
         return f"  {what:<58s} {seconds:7.1f} s  {mib / seconds:7.0f} MiB/s"
@@ -206,6 +144,7 @@ def main() -> int:
             "backup": {"pipeline_s": pipeline_backup, "by_hand_s": hand_push, "local_disk_s": hand_local},
             "archive": {"pipeline_s": pipeline_archive, "by_hand_s": hand_archive,
                         "by_hand_openssl_s": fast_hand_archive, "verify_s": verify},
+            "archive_baselines": {"sha256sum_s": spread(sha256sum_runs), "openssl_dgst_s": spread(openssl_runs)},
             "restore_to_server": {"pipeline_s": pipeline_server, "by_hand_s": hand_server},
         })
     return 0
