@@ -33,7 +33,8 @@ Before the first answer, the scheduler's own CPU is sampled for 30 s while every
 JSON keys (`--json`), besides `machine`: `executor`, `scheduler_idle_sleep`, `scheduler_idle_cpu`
 (share of a core), `n` (figures of each DAG kept), `asked`, `timed_out`, `request` and `baseline` →
 {"n", "median", "p95", "min", "max"} in seconds (`bench.common.spread`), `ratio_median`, `ratio_p95`,
-`failed_tasks`, `failed` (dag id, task id of each).
+`breakdown` → {"request"|"baseline": {"to_decision_end", "to_next_start"}} (spreads of the figure's
+two parts, see `decision_to_next_task`), `failed_tasks`, `failed` (dag id, task id of each).
 Usage: `python -m bench.decision_latency [-n 50] [--executor local|celery] [--scheduler-idle-sleep S]
 [--json PATH] [--timeout S]`.
 """
@@ -67,6 +68,7 @@ BASELINE_DAG = "sb87_bench_one_decision"
 #: recorded, not from when the poll saw it, so a slower poll loses no precision; a faster one only
 #: loads the api-server (and the 2 cores the scheduler shares with it) while the decision is on its way.
 POLL_S = 0.2
+TASK_ENDED = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 
 @dataclass(frozen=True)
@@ -149,34 +151,72 @@ def wait_settled(admin: ApiClient, dag_id: str, run_id: str, waiting_task: str |
     raise TimeoutError(f"{run_id} of {dag_id} did not settle within {timeout:.0f} s")
 
 
+def wait_task_ended(admin: ApiClient, dag_id: str, run_id: str, task_id: str, timeout: float = 300) -> None:
+    """Until `task_id` of the run has ended (its task process is gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = admin.get(_ti_path(dag_id, run_id, task_id))
+        if status == 200 and body.get("state") in TASK_ENDED:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{task_id} of {run_id} did not end within {timeout:.0f} s")
+
+
+def _ended_at(admin: ApiClient, dag_id: str, run_id: str, task_id: str) -> float | None:
+    """The end date (epoch) Airflow recorded for a task instance, None when it has none."""
+    status, body = admin.get(_ti_path(dag_id, run_id, task_id))
+    return datetime.fromisoformat(body["end_date"]).timestamp() if status == 200 and body.get("end_date") else None
+
+
 def decision_to_next_task(person: ApiClient, admin: ApiClient, path: DecisionPath, run_id: str,
-                          settle_timeout: float = 300) -> float:
+                          settle_timeout: float = 300, settle: str = "rest",
+                          breakdown: dict[str, list[float]] | None = None) -> float:
     """Answer `run_id`'s decision as `person` (PATCH hitlDetails, the call a person's client makes) and
     return the seconds from just before that call to the start of the next task; then wait until the
-    run has settled, so that the next measurement does not share the machine with this one's work.
-    The same for both DAGs: same client, same endpoint, same clock, same poll."""
+    run has settled, so that the next measurement does not share the machine with this one's work:
+    with `settle="rest"` until the run rests (the request at its next human step, the baseline ended),
+    with `settle="task"` only until the measured next task has ended (cheaper with hundreds of runs
+    open, where each further step of a run waits a scheduler turn).
+    The same for both DAGs: same client, same endpoint, same clock, same poll.
+    `breakdown`, when given, gets the figure's two parts appended (read after the next task started,
+    outside the figure): `to_decision_end` (answer sent → the decision task ended: the answer stored,
+    the decision task resumed on a worker and completed) and `to_next_start` (→ the next task started:
+    the scheduler's turn for the run and the next task's hand-over to a worker)."""
     sent = time.time()
     status, body = respond(person, run_id, path.option, path.params, path.decision, path.dag_id)
     if status != 200:
         raise RuntimeError(f"{path.dag_id}: answer refused: HTTP {status} {body}")
     latency = next_task_latency(admin, path.dag_id, run_id, path.next_task, sent)
-    wait_settled(admin, path.dag_id, run_id, path.settle_task, settle_timeout)
+    if breakdown is not None and (ended := _ended_at(admin, path.dag_id, run_id, path.decision)) is not None:
+        breakdown.setdefault("to_decision_end", []).append(ended - sent)
+        breakdown.setdefault("to_next_start", []).append(sent + latency - ended)
+    if settle == "rest":
+        wait_settled(admin, path.dag_id, run_id, path.settle_task, settle_timeout)
+    else:
+        wait_task_ended(admin, path.dag_id, run_id, path.next_task, settle_timeout)
     return latency
 
 
 def answer_in_turn(person: ApiClient, admin: ApiClient, requests: list[str], baselines: list[str],
                    ours: list[float], theirs: list[float], settle_timeout: float = 300,
-                   progress: Callable[[str, float], None] | None = None) -> None:
+                   progress: Callable[[str, float], None] | None = None, settle: str = "rest",
+                   until: float | None = None, breakdown: dict[str, dict[str, list[float]]] | None = None) -> None:
     """Answer request and baseline decisions one at a time, in pairs, alternating which DAG goes first
-    (request, baseline, baseline, request, …) so that neither always follows the other's settling.
+    (request, baseline, baseline, request, …): each DAG follows a request as often as a baseline, so
+    whatever an answered run still does in the background falls on both alike.
     Each latency is appended as it is measured, so a time bound keeps what came before it; the caller
     evens the two lists out (`even_out`). Both DAGs are answered by the same `person` (the director:
-    the baseline's decision has no assignees, so Airflow lets any user with DAG access answer it)."""
+    the baseline's decision has no assignees, so Airflow lets any user with DAG access answer it).
+    `until` (a `time.monotonic()` value): no new pair is begun after it. `breakdown`: the figures' parts
+    (see `decision_to_next_task`) under "request" and "baseline"."""
     request = request_path()
     for i, (request_run, baseline_run) in enumerate(zip(requests, baselines, strict=True)):
-        turn = [(request, request_run, ours), (BASELINE, baseline_run, theirs)]
-        for path, run_id, into in (turn if i % 2 == 0 else turn[::-1]):
-            into.append(decision_to_next_task(person, admin, path, run_id, settle_timeout))
+        if until is not None and time.monotonic() > until:
+            return
+        turn = [(request, request_run, ours, "request"), (BASELINE, baseline_run, theirs, "baseline")]
+        for path, run_id, into, name in (turn if i % 2 == 0 else turn[::-1]):
+            parts = None if breakdown is None else breakdown.setdefault(name, {})
+            into.append(decision_to_next_task(person, admin, path, run_id, settle_timeout, settle, parts))
             if progress:
                 progress(path.dag_id, into[-1])
 
@@ -186,6 +226,12 @@ def ratios(request: dict[str, float], baseline: dict[str, float]) -> tuple[float
     if not request or not baseline:
         return None, None
     return request["median"] / baseline["median"], request["p95"] / baseline["p95"]
+
+
+def breakdown_spreads(breakdown: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """The parts of each DAG's figures as spreads: {"request"|"baseline": {"to_decision_end": spread,
+    "to_next_start": spread}}."""
+    return {name: {part: spread(values) for part, values in parts.items()} for name, parts in breakdown.items()}
 
 
 def even_out(ours: list[float], theirs: list[float]) -> None:
@@ -240,8 +286,9 @@ def main() -> int:
 
             ours: list[float] = []
             theirs: list[float] = []
+            breakdown: dict[str, dict[str, list[float]]] = {}
             try:
-                answer_in_turn(person, admin, requests, baselines, ours, theirs)
+                answer_in_turn(person, admin, requests, baselines, ours, theirs, breakdown=breakdown)
             except BenchTimeout:
                 # What was measured until the bound is kept, whole pairs, with its count and the flag.
                 timed_out = True
@@ -260,12 +307,15 @@ def main() -> int:
                   f"(min {s['min']:.2f}, max {s['max']:.2f})")
     if ratio_median is not None:
         print(f"  ratio to the baseline: median {ratio_median:.2f}, p95 {ratio_p95:.2f}")
+    for name, parts in breakdown_spreads(breakdown).items():
+        print(f"  {name}: " + ", ".join(f"{part} median {s['median']:.2f} s" for part, s in parts.items() if s))
     print(f"  failed tasks: {failed} {failed_ids}")
     write_json(args.json, {"executor": args.executor, "scheduler_idle_sleep": args.scheduler_idle_sleep,
                            "scheduler_idle_cpu": scheduler_idle,
                            "n": len(ours), "asked": args.n, "timed_out": timed_out,
                            "request": request, "baseline": baseline,
-                           "ratio_median": ratio_median, "ratio_p95": ratio_p95, "failed_tasks": failed,
+                           "ratio_median": ratio_median, "ratio_p95": ratio_p95,
+                           "breakdown": breakdown_spreads(breakdown), "failed_tasks": failed,
                            "failed": failed_ids})
     return 1 if timed_out else 0
 

@@ -13,7 +13,8 @@ the other, each with StatsD switched on and pointed at a small UDP listener in t
    window has N + K decisions open). After the window, **decision → next task with the others
    open**: K director decisions and the K baseline decisions are answered one at a time, alternating,
    measured by bench/decision_latency.py's own `answer_in_turn` (answer sent → the next task's
-   recorded start date; each run settled before the next answer).
+   recorded start date; before the next answer the measured task has ended, or with `--settle rest`
+   the run rests), no new pair after `--decisions-budget` seconds.
 2. **poke**: the baseline DAG `bench/dags/sb87_bench_poke_wait.py`, alone in the stack's
    `dags_folder`: N runs, each one poke-mode sensor (poke every 5 s) waiting for a release file.
    Measured over `--poke-window` seconds from the end of triggering; then the release file is created
@@ -45,7 +46,9 @@ not a failure).
 `decision_open`: `open_requests` (request decisions `awaiting_input` when the answering began),
 `open_baseline_runs` (K), `request` and `baseline` (spreads, `bench.common.spread`, of answer → start of
 `record_decision` / of the baseline's `next_step`, seconds; whole pairs only), `ratio_median`, `ratio_p95`
-(request over baseline; null when nothing was measured), `measuring_s` (how long the answering took).
+(request over baseline; null when nothing was measured), `measuring_s` (how long the answering took),
+`settle` and `budget_s` (`--settle`, `--decisions-budget`), `breakdown` (the figures' two parts, as
+bench/decision_latency.py writes them).
 `hitl` and `poke` share these keys (absent when the part did not get that far):
 - `dag_id`; `triggered`; `trigger_s` (seconds to POST the N runs); `window_s` (actual window length);
 - `running_tis`, `running_tis_dag`, `queued_tis`, `scheduled_tis`, `deferred_tis`, `awaiting_input_tis`:
@@ -76,7 +79,8 @@ did not), `finished_runs`, `failed_runs` (after the drain), `wedged` (bool: no r
 seconds after the release), `stall_s`.
 
 Usage: `python -m bench.waiting [-n 500] [--json PATH] [--timeout S] [--window S] [--decisions K]
-[--settle-timeout S] [--poke-window S] [--drain-timeout S] [--stall S]`.
+[--decisions-budget S] [--settle task|rest] [--settle-timeout S] [--poke-window S] [--drain-timeout S]
+[--stall S]`.
 """
 
 from __future__ import annotations
@@ -100,7 +104,15 @@ import httpx
 import psutil
 
 from bench.common import BenchTimeout, Sampler, bound, machine, spread, throwaway_stack, write_json
-from bench.decision_latency import BASELINE, BASELINE_DAG, BASELINE_FILE, answer_in_turn, log_in, ratios
+from bench.decision_latency import (
+    BASELINE,
+    BASELINE_DAG,
+    BASELINE_FILE,
+    answer_in_turn,
+    breakdown_spreads,
+    log_in,
+    ratios,
+)
 from sb87 import steps
 from sb87.settings import PROJECT_ROOT
 from stack import Stack
@@ -429,19 +441,23 @@ def run_hitl(args: argparse.Namespace, hitl: dict[str, Any], decision_open: dict
 
             _measure_window(hitl, stack, admin, DAG_ID, statsd, args.window)
             hitl["waiting_at_end"] = waiting()
-            _decisions_open(hitl, decision_open, stack, admin, baselines, args.settle_timeout)
+            _decisions_open(hitl, decision_open, stack, admin, baselines, args)
             hitl["failed_runs"] = _poll_total(admin, f"dags/{DAG_ID}/dagRuns", state="failed")
 
 
 def _decisions_open(hitl: dict[str, Any], decision_open: dict[str, Any], stack: Stack, admin: ApiClient,
-                    baselines: list[str], settle_timeout: float) -> None:
+                    baselines: list[str], args: argparse.Namespace) -> None:
     """Decision → next task start with all the others still open, against Airflow's one-decision DAG
     under the same load: as many director decisions as baseline runs, answered one at a time in pairs
     with bench/decision_latency.py's own `answer_in_turn` (same person, same endpoint, same clock,
     alternating which DAG goes first, each run settled before the next answer). After the window, so
     that the window measured N waiting. The scheduler examines at most `max_dagruns_per_loop_to_schedule`
     runs per loop, oldest examination first, so a run whose decision was answered waits its turn, in
-    either DAG alike."""
+    either DAG alike: each answer's next task starts a turn or two later, and a request reaches its next
+    human step two turns after that. So by default (`--settle task`) a run counts as settled once the
+    measured task has ended, not once it rests (`--settle rest`, bench/decision_latency.py's rule); the
+    alternating order lets what a request still does in the background fall on both DAGs alike. No
+    pair is begun after `--decisions-budget` seconds."""
     if not baselines:
         return
     person = stack.client(human_steps()[0][0])
@@ -452,16 +468,18 @@ def _decisions_open(hitl: dict[str, Any], decision_open: dict[str, Any], stack: 
     open_requests = _poll_total(admin, f"dags/{DAG_ID}/dagRuns/~/taskInstances", task_id=steps.DIRECTOR_DECISION,
                                 state="awaiting_input")
     decision_open.update(open_requests=open_requests if open_requests is not None else hitl.get("waiting_at_end"),
-                         open_baseline_runs=len(baselines))
+                         open_baseline_runs=len(baselines), settle=args.settle, budget_s=args.decisions_budget)
     ours: list[float] = []
     theirs: list[float] = []
+    breakdown: dict[str, dict[str, list[float]]] = {}
 
     def record() -> None:
         # Kept as it grows (whole pairs): a time bound keeps what came before.
         mine, base = ours[:min(len(ours), len(theirs))], theirs[:min(len(ours), len(theirs))]
         request, baseline = spread(mine), spread(base)
         ratio_median, ratio_p95 = ratios(request, baseline)
-        decision_open.update(request=request, baseline=baseline, ratio_median=ratio_median, ratio_p95=ratio_p95)
+        decision_open.update(request=request, baseline=baseline, ratio_median=ratio_median, ratio_p95=ratio_p95,
+                             breakdown=breakdown_spreads(breakdown))
         hitl["decision_latency_s"] = request  # the key the report read before decision_open
 
     def progress(dag_id: str, seconds: float) -> None:
@@ -473,7 +491,8 @@ def _decisions_open(hitl: dict[str, Any], decision_open: dict[str, Any], stack: 
     record()
     started = time.monotonic()
     try:
-        answer_in_turn(person, admin, requests, baselines[:len(requests)], ours, theirs, settle_timeout, progress)
+        answer_in_turn(person, admin, requests, baselines[:len(requests)], ours, theirs, args.settle_timeout,
+                       progress, args.settle, started + args.decisions_budget, breakdown)
     finally:
         decision_open["measuring_s"] = round(time.monotonic() - started, 1)
         record()
@@ -633,9 +652,13 @@ def main() -> int:
                         help="after the window, decisions answered one at a time with the rest open: this many "
                              "director decisions and as many of Airflow's one-decision DAG (triggered with the "
                              "requests), alternating")
+    parser.add_argument("--decisions-budget", type=float, default=300,
+                        help="no pair of decisions is begun after this many seconds of answering")
+    parser.add_argument("--settle", choices=("task", "rest"), default="task",
+                        help="before the next answer, wait for the measured next task to end (task) or for the "
+                             "run to rest: the request at its next human step, the baseline run ended (rest)")
     parser.add_argument("--settle-timeout", type=float, default=600,
-                        help="bound on a run settling after its answer (the request reaching its next human "
-                             "step, the baseline run ending), seconds")
+                        help="bound on a run settling after its answer, seconds")
     parser.add_argument("--poke-window", type=float, default=180, help="poke measuring window, seconds")
     parser.add_argument("--drain-timeout", type=float, default=900,
                         help="bound on the poke runs ending after the release, seconds")
