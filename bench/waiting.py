@@ -7,7 +7,14 @@ the other, each with StatsD switched on and pointed at a small UDP listener in t
    triggered through REST as a staff user, as bench/burst.py does; the benchmark waits (bounded by
    `--wait-timeout`) until every run's `director_decision` (a human-in-the-loop task; on Airflow 3.3
    it parks in the `awaiting_input` state, with no trigger and no triggerer involved) is
-   `awaiting_input`, then measures over `--window` seconds with all N waiting.
+   `awaiting_input`, then measures over `--window` seconds with all N waiting. Among the N triggers,
+   K (`--decisions`) runs of Airflow's one-decision DAG (`bench/dags/sb87_bench_one_decision.py`, in
+   the stack's `dags_folder` with ours) are triggered too, spread evenly, and wait as well (so the
+   window has N + K decisions open). After the window, **decision → next task with the others
+   open**: K director decisions and the K baseline decisions are answered one at a time, alternating,
+   measured by bench/decision_latency.py's own `answer_in_turn` (answer sent → the next task's
+   recorded start date; before the next answer the measured task has ended, or with `--settle rest`
+   the run rests), no new pair after `--decisions-budget` seconds.
 2. **poke**: the baseline DAG `bench/dags/sb87_bench_poke_wait.py`, alone in the stack's
    `dags_folder`: N runs, each one poke-mode sensor (poke every 5 s) waiting for a release file.
    Measured over `--poke-window` seconds from the end of triggering; then the release file is created
@@ -33,8 +40,15 @@ Measured in each window, every 2 s unless said otherwise:
   workers and every task process, triggerer, dag-processor): RSS and PSS (shared pages counted once);
 - the metadata database's size (`pg_database_size`), right after start (`_idle`) and at window end.
 
-JSON (`--json`), besides `machine`: `n`, `window_s`, `poke_window_s`, `hitl`, `poke`, `ok` (true when both
-parts ran to the end: every decision opened, the baseline released; a wedge is a finding, not a failure).
+JSON (`--json`), besides `machine`: `n`, `window_s`, `poke_window_s`, `hitl`, `poke`, `decision_open`, `ok`
+(true when both parts ran to the end: every decision opened, the baseline released; a wedge is a finding,
+not a failure).
+`decision_open`: `open_requests` (request decisions `awaiting_input` when the answering began),
+`open_baseline_runs` (K), `request` and `baseline` (spreads, `bench.common.spread`, of answer → start of
+`record_decision` / of the baseline's `next_step`, seconds; whole pairs only), `ratio_median`, `ratio_p95`
+(request over baseline; null when nothing was measured), `measuring_s` (how long the answering took),
+`settle` and `budget_s` (`--settle`, `--decisions-budget`), `breakdown` (the figures' two parts, as
+bench/decision_latency.py writes them).
 `hitl` and `poke` share these keys (absent when the part did not get that far):
 - `dag_id`; `triggered`; `trigger_s` (seconds to POST the N runs); `window_s` (actual window length);
 - `running_tis`, `running_tis_dag`, `queued_tis`, `scheduled_tis`, `deferred_tis`, `awaiting_input_tis`:
@@ -56,9 +70,8 @@ parts ran to the end: every decision opened, the baseline released; a wedge is a
 - `timed_out`: true when the time bound (`--timeout`) ran out in this part; `error`: why the part
   stopped, when it failed; `skipped`: why it did not run (the poke part, after the bound ran out).
 `hitl` only: `waiting_at_start`, `waiting_at_end` (decisions `awaiting_input`), `all_waiting` (bool),
-`all_waiting_s` (first trigger → all N waiting; null when they did not), `failed_runs`,
-`decision_latency_s` (after the window, `--decisions` director decisions answered one at a time with
-the other runs open: spread of answer → `record_decision` start, as bench/decision_latency.py measures it).
+`all_waiting_s` (first trigger → all N waiting; null when they did not), `failed_runs`, `baseline_runs`
+(K), `decision_latency_s` (the same as `decision_open.request`, for readers of the earlier file).
 `poke` only: `sensors_started` (sensor task instances that ever started: before the release, those
 `running` or ended), `all_started_s` (first trigger → every sensor started; null when not within the
 window), `released` (bool), `drained` (bool), `drained_s` (release → all runs ended; null when they
@@ -66,7 +79,8 @@ did not), `finished_runs`, `failed_runs` (after the drain), `wedged` (bool: no r
 seconds after the release), `stall_s`.
 
 Usage: `python -m bench.waiting [-n 500] [--json PATH] [--timeout S] [--window S] [--decisions K]
-[--poke-window S]`.
+[--decisions-budget S] [--settle task|rest] [--settle-timeout S] [--poke-window S] [--drain-timeout S]
+[--stall S]`.
 """
 
 from __future__ import annotations
@@ -90,14 +104,22 @@ import httpx
 import psutil
 
 from bench.common import BenchTimeout, Sampler, bound, machine, spread, throwaway_stack, write_json
-from bench.decision_latency import next_task_latency, wait_settled
+from bench.decision_latency import (
+    BASELINE,
+    BASELINE_DAG,
+    BASELINE_FILE,
+    answer_in_turn,
+    breakdown_spreads,
+    log_in,
+    ratios,
+)
 from sb87 import steps
 from sb87.settings import PROJECT_ROOT
 from stack import Stack
 from stack.client import ApiClient
 from stack.ports import LOOPBACK
 from stack.procs import descendants
-from stack.rest_driver import DAG_ID, human_steps, respond, trigger
+from stack.rest_driver import DAG_ID, human_steps, trigger
 
 POKE_DAG_FILE = Path(__file__).resolve().parent / "dags" / "sb87_bench_poke_wait.py"
 POKE_DAG_ID = "sb87_bench_poke_wait"
@@ -342,76 +364,138 @@ def _sample_conf(stack: Stack) -> dict[str, Any]:
     return conf
 
 
-def run_hitl(args: argparse.Namespace, hitl: dict[str, Any]) -> None:
-    """Part 1: N requests waiting at the director's decision, measured with all N waiting."""
+def _baseline_after(n: int, k: int) -> set[int]:
+    """After which of the N request triggers a baseline run is triggered: K spread evenly over the N,
+    so that the baseline runs are as old as the requests around them (the last one with the last request)."""
+    if k <= 0:
+        return set()
+    return {(j + 1) * n // k - 1 for j in range(k)} if k <= n else set(range(n))
+
+
+def run_hitl(args: argparse.Namespace, hitl: dict[str, Any], decision_open: dict[str, Any]) -> None:
+    """Part 1: N requests waiting at the director's decision, measured with all N waiting; then
+    decision → next task with them open (`_decisions_open`, into `decision_open`)."""
     hitl["dag_id"] = DAG_ID
-    with StatsdListener() as statsd, throwaway_stack("waiting", extra_env=statsd.env()) as stack:
-        sample = _sample_conf(stack)
-        stack.wait_for_dag(DAG_ID, timeout=180)
-        staff, admin = stack.client("staff_somchai"), stack.client()
-        hitl["metadata_db_bytes_idle"] = _db_bytes(stack)
-        print(f"hitl: stack up in {stack.start_seconds:.0f} s; triggering {args.n} requests", flush=True)
+    k = max(0, args.decisions)
+    with tempfile.TemporaryDirectory(prefix="sb87-waiting-dags-") as dags:
+        # Our DAGs and Airflow's one-decision baseline, as bench/decision_latency.py has them.
+        for dag_file in [*(PROJECT_ROOT / "dags").glob("*.py"), BASELINE_FILE]:
+            shutil.copy(dag_file, dags)
+        with StatsdListener() as statsd, throwaway_stack("waiting", dags_folder=Path(dags),
+                                                         extra_env=statsd.env()) as stack:
+            sample = _sample_conf(stack)
+            stack.wait_for_dag(DAG_ID, timeout=180)
+            stack.wait_for_dag(BASELINE_DAG, timeout=180)
+            staff, admin = stack.client("staff_somchai"), stack.client()
+            hitl["metadata_db_bytes_idle"] = _db_bytes(stack)
+            print(f"hitl: stack up in {stack.start_seconds:.0f} s; triggering {args.n} requests "
+                  f"and {k} baseline runs among them", flush=True)
 
-        t0 = time.monotonic()
-        for i in range(args.n):
-            conf = copy.deepcopy(sample)
-            conf["memo_no"] = f"ทล 0601/{9000 + i}"
-            status, body = trigger(staff, conf)
-            if status != 200:
-                raise RuntimeError(f"trigger {i} refused: HTTP {status} {body}")
-            hitl["triggered"] = i + 1
-        hitl["trigger_s"] = round(time.monotonic() - t0, 1)
+            t0 = time.monotonic()
+            baselines: list[str] = []
+            baseline_after = _baseline_after(args.n, k)
+            for i in range(args.n):
+                conf = copy.deepcopy(sample)
+                conf["memo_no"] = f"ทล 0601/{9000 + i}"
+                status, body = trigger(staff, conf)
+                if status != 200:
+                    raise RuntimeError(f"trigger {i} refused: HTTP {status} {body}")
+                hitl["triggered"] = i + 1
+                if i in baseline_after:
+                    status, body = trigger(admin, {}, BASELINE_DAG)
+                    if status != 200:
+                        raise RuntimeError(f"baseline trigger refused: HTTP {status} {body}")
+                    baselines.append(body["dag_run_id"])
+            hitl["trigger_s"] = round(time.monotonic() - t0, 1)
+            hitl["baseline_runs"] = len(baselines)
 
-        def waiting() -> int | None:
-            return _poll_total(admin, f"dags/{DAG_ID}/dagRuns/~/taskInstances", task_id=steps.DIRECTOR_DECISION,
-                               state="awaiting_input")
+            def waiting() -> int | None:
+                return _poll_total(admin, f"dags/{DAG_ID}/dagRuns/~/taskInstances",
+                                   task_id=steps.DIRECTOR_DECISION, state="awaiting_input")
 
-        # Bounded: a run that failed before step 2 never waits; stop once the rest all do.
-        hitl["all_waiting_s"], last_print, count, failed = None, 0.0, 0, 0
-        while time.monotonic() - t0 < args.wait_timeout:
-            count = waiting() or count
-            failed = _poll_total(admin, f"dags/{DAG_ID}/dagRuns", state="failed") or failed
-            if count >= args.n or (failed and count + failed >= args.n):
-                break
-            if time.monotonic() - last_print > 30:
-                print(f"hitl: {count}/{args.n} waiting, {failed} runs failed, "
-                      f"{time.monotonic() - t0:.0f} s", flush=True)
-                last_print = time.monotonic()
-            time.sleep(2)
-        hitl["all_waiting"] = count >= args.n
-        if hitl["all_waiting"]:
-            hitl["all_waiting_s"] = round(time.monotonic() - t0, 1)
-        hitl["waiting_at_start"], hitl["failed_runs"] = count, failed
-        print(f"hitl: {count}/{args.n} waiting after {time.monotonic() - t0:.1f} s ({failed} runs failed); "
-              f"measuring {args.window:.0f} s", flush=True)
+            def baselines_waiting() -> int | None:
+                return _poll_total(admin, f"dags/{BASELINE_DAG}/dagRuns/~/taskInstances", task_id=BASELINE.decision,
+                                   state="awaiting_input") if baselines else 0
 
-        _measure_window(hitl, stack, admin, DAG_ID, statsd, args.window)
-        hitl["waiting_at_end"] = waiting()
-        _answer_some(hitl, stack, admin, args.decisions)
-        hitl["failed_runs"] = _poll_total(admin, f"dags/{DAG_ID}/dagRuns", state="failed")
+            # Bounded: a run that failed before step 2 never waits; stop once the rest all do.
+            hitl["all_waiting_s"], last_print, count, failed, open_baselines = None, 0.0, 0, 0, 0
+            while time.monotonic() - t0 < args.wait_timeout:
+                count = waiting() or count
+                failed = _poll_total(admin, f"dags/{DAG_ID}/dagRuns", state="failed") or failed
+                if open_baselines < len(baselines):
+                    open_baselines = baselines_waiting() or open_baselines
+                if (count >= args.n or (failed and count + failed >= args.n)) and open_baselines >= len(baselines):
+                    break
+                if time.monotonic() - last_print > 30:
+                    print(f"hitl: {count}/{args.n} waiting, {failed} runs failed, {open_baselines}/{len(baselines)} "
+                          f"baseline decisions waiting, {time.monotonic() - t0:.0f} s", flush=True)
+                    last_print = time.monotonic()
+                time.sleep(2)
+            hitl["all_waiting"] = count >= args.n
+            if hitl["all_waiting"]:
+                hitl["all_waiting_s"] = round(time.monotonic() - t0, 1)
+            hitl["waiting_at_start"], hitl["failed_runs"] = count, failed
+            print(f"hitl: {count}/{args.n} waiting after {time.monotonic() - t0:.1f} s ({failed} runs failed, "
+                  f"{open_baselines}/{len(baselines)} baseline decisions waiting); measuring {args.window:.0f} s",
+                  flush=True)
+
+            _measure_window(hitl, stack, admin, DAG_ID, statsd, args.window)
+            hitl["waiting_at_end"] = waiting()
+            _decisions_open(hitl, decision_open, stack, admin, baselines, args)
+            hitl["failed_runs"] = _poll_total(admin, f"dags/{DAG_ID}/dagRuns", state="failed")
 
 
-def _answer_some(hitl: dict[str, Any], stack: Stack, admin: ApiClient, count: int) -> None:
-    """Decision → next task start with all the others still open: `count` director decisions answered
-    one at a time, as bench/decision_latency.py does with about 100 runs open (after the window, so
-    the window measured N waiting). The scheduler examines at most `max_dagruns_per_loop_to_schedule`
-    runs per loop, oldest examination first, so a run whose decision was answered waits its turn."""
-    director, _, approve, approve_input = human_steps()[0]
-    person = stack.client(director)
+def _decisions_open(hitl: dict[str, Any], decision_open: dict[str, Any], stack: Stack, admin: ApiClient,
+                    baselines: list[str], args: argparse.Namespace) -> None:
+    """Decision → next task start with all the others still open, against Airflow's one-decision DAG
+    under the same load: as many director decisions as baseline runs, answered one at a time in pairs
+    with bench/decision_latency.py's own `answer_in_turn` (same person, same endpoint, same clock,
+    alternating which DAG goes first, each run settled before the next answer). After the window, so
+    that the window measured N waiting. The scheduler examines at most `max_dagruns_per_loop_to_schedule`
+    runs per loop, oldest examination first, so a run whose decision was answered waits its turn, in
+    either DAG alike: each answer's next task starts a turn or two later, and a request reaches its next
+    human step two turns after that. So by default (`--settle task`) a run counts as settled once the
+    measured task has ended, not once it rests (`--settle rest`, bench/decision_latency.py's rule); the
+    alternating order lets what a request still does in the background fall on both DAGs alike. No
+    pair is begun after `--decisions-budget` seconds."""
+    if not baselines:
+        return
+    person = stack.client(human_steps()[0][0])
+    log_in(person)
     _, body = admin.get(f"dags/{DAG_ID}/dagRuns/~/taskInstances", task_id=steps.DIRECTOR_DECISION,
-                        state="awaiting_input", limit=count)
-    latencies: list[float] = []
-    hitl["decision_latency_s"] = {}
-    for ti in body.get("task_instances", [])[:count]:
-        sent = time.time()
-        status, answer = respond(person, ti["dag_run_id"], approve, approve_input, steps.DIRECTOR_DECISION)
-        if status != 200:
-            raise RuntimeError(f"answer refused: HTTP {status} {answer}")
-        latencies.append(next_task_latency(admin, DAG_ID, ti["dag_run_id"], steps.DECISION_RECORD, sent))
-        hitl["decision_latency_s"] = spread(latencies)  # kept as it grows: a time bound keeps what came before
-        print(f"hitl: decision {len(latencies)}/{count} with the others open: next task after "
-              f"{latencies[-1]:.2f} s", flush=True)
-        wait_settled(admin, DAG_ID, ti["dag_run_id"], steps.details_task(1))
+                        state="awaiting_input", limit=len(baselines))
+    requests = [ti["dag_run_id"] for ti in body.get("task_instances", [])][:len(baselines)]
+    open_requests = _poll_total(admin, f"dags/{DAG_ID}/dagRuns/~/taskInstances", task_id=steps.DIRECTOR_DECISION,
+                                state="awaiting_input")
+    decision_open.update(open_requests=open_requests if open_requests is not None else hitl.get("waiting_at_end"),
+                         open_baseline_runs=len(baselines), settle=args.settle, budget_s=args.decisions_budget)
+    ours: list[float] = []
+    theirs: list[float] = []
+    breakdown: dict[str, dict[str, list[float]]] = {}
+
+    def record() -> None:
+        # Kept as it grows (whole pairs): a time bound keeps what came before.
+        mine, base = ours[:min(len(ours), len(theirs))], theirs[:min(len(ours), len(theirs))]
+        request, baseline = spread(mine), spread(base)
+        ratio_median, ratio_p95 = ratios(request, baseline)
+        decision_open.update(request=request, baseline=baseline, ratio_median=ratio_median, ratio_p95=ratio_p95,
+                             breakdown=breakdown_spreads(breakdown))
+        hitl["decision_latency_s"] = request  # the key the report read before decision_open
+
+    def progress(dag_id: str, seconds: float) -> None:
+        record()
+        print(f"hitl: {'request' if dag_id == DAG_ID else 'baseline'} decision "
+              f"{len(ours) if dag_id == DAG_ID else len(theirs)}/{len(requests)} with {open_requests} requests "
+              f"open: next task after {seconds:.2f} s", flush=True)
+
+    record()
+    started = time.monotonic()
+    try:
+        answer_in_turn(person, admin, requests, baselines[:len(requests)], ours, theirs, args.settle_timeout,
+                       progress, args.settle, started + args.decisions_budget, breakdown)
+    finally:
+        decision_open["measuring_s"] = round(time.monotonic() - started, 1)
+        record()
 
 
 def _sensors_started(admin: ApiClient) -> int:
@@ -542,6 +626,20 @@ def _print_part(title: str, part: dict[str, Any]) -> None:
             print(f"  {key}: {part[key]}")
 
 
+def _print_decision_open(figures: dict[str, Any]) -> None:
+    if not figures.get("request") or not figures.get("baseline"):
+        print("\n== decision → next task with the others open: not measured", flush=True)
+        return
+    print(f"\n== decision → next task, {figures['open_requests']} requests open "
+          f"({figures['request']['n']} of each DAG, {figures.get('measuring_s')} s)")
+    for name, key in (("request DAG (director → record_decision)", "request"),
+                      ("baseline (one decision → one task)", "baseline")):
+        s = figures[key]
+        print(f"  {name:<44s} median {s['median']:.2f} s  p95 {s['p95']:.2f} s  "
+              f"(min {s['min']:.2f}, max {s['max']:.2f})")
+    print(f"  ratio to the baseline: median {figures['ratio_median']:.2f}, p95 {figures['ratio_p95']:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="SB-8-7: N requests waiting for decisions, against poke sensors")
     parser.add_argument("-n", type=int, default=500, help="requests (and baseline runs)")
@@ -551,7 +649,16 @@ def main() -> int:
     parser.add_argument("--wait-timeout", type=float, default=1500,
                         help="bound on waiting for all N decisions to open, seconds from the first trigger")
     parser.add_argument("--decisions", type=int, default=10,
-                        help="after the window, director decisions answered one at a time with the rest open")
+                        help="after the window, decisions answered one at a time with the rest open: this many "
+                             "director decisions and as many of Airflow's one-decision DAG (triggered with the "
+                             "requests), alternating")
+    parser.add_argument("--decisions-budget", type=float, default=300,
+                        help="no pair of decisions is begun after this many seconds of answering")
+    parser.add_argument("--settle", choices=("task", "rest"), default="task",
+                        help="before the next answer, wait for the measured next task to end (task) or for the "
+                             "run to rest: the request at its next human step, the baseline run ended (rest)")
+    parser.add_argument("--settle-timeout", type=float, default=600,
+                        help="bound on a run settling after its answer, seconds")
     parser.add_argument("--poke-window", type=float, default=180, help="poke measuring window, seconds")
     parser.add_argument("--drain-timeout", type=float, default=900,
                         help="bound on the poke runs ending after the release, seconds")
@@ -564,9 +671,15 @@ def main() -> int:
     print(f"{hw['cores']} cores, {hw['memory_gib']} GiB, {hw['cpu']}; n={args.n}", flush=True)
     hitl: dict[str, Any] = {"timed_out": False}
     poke: dict[str, Any] = {"timed_out": False}
-    figures = {"n": args.n, "window_s": args.window, "poke_window_s": args.poke_window, "hitl": hitl, "poke": poke}
+    decision_open: dict[str, Any] = {}
+    figures = {"n": args.n, "window_s": args.window, "poke_window_s": args.poke_window, "hitl": hitl, "poke": poke,
+               "decision_open": decision_open}
+
+    def hitl_part(args: argparse.Namespace, part: dict[str, Any]) -> None:
+        run_hitl(args, part, decision_open)
+
     try:
-        for name, part, run in (("hitl", hitl, run_hitl), ("poke", poke, run_poke)):
+        for name, part, run in (("hitl", hitl, hitl_part), ("poke", poke, run_poke)):
             if hitl["timed_out"]:
                 part["skipped"] = "the time bound ran out during the hitl part"
                 break
@@ -584,6 +697,7 @@ def main() -> int:
             part.get(key) for part in (hitl, poke) for key in ("timed_out", "error", "skipped")))
         _print_part("human-in-the-loop decision (Airflow 3.3)", hitl)
         _print_part("baseline: poke-mode sensors", poke)
+        _print_decision_open(decision_open)
         write_json(args.json, figures)
     return 0 if figures["ok"] else 1
 
