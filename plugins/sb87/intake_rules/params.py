@@ -114,13 +114,20 @@ def _shared(value: Any) -> Any:
     return value
 
 
+#: The JSON Schema dialect of every field. Airflow serialises the DAG's params with each of its tasks and
+#: validates each default against its schema every time (788 validations a parse of the request DAG), and
+#: jsonschema checks the schema against its dialect's meta-schema first: 6.5 ms for these twelve under
+#: the default 2020-12 meta-schema, 1.7 ms under draft 7's (no field uses a keyword newer than draft 7).
+DIALECT = "http://json-schema.org/draft-07/schema#"
+
+
 def _share_schemas(params: dict[str, Param]) -> dict[str, Param]:
     """Airflow deep-copies the DAG's params into every operator at every level of its class chain (112
     copies for this DAG), and copying these schemas was a third of a parse (bench/parse_time.py). A
     schema is never changed after the DAG is declared, so the copies may share it; the defaults, which
-    a task may change, are still copied."""
+    a task may change, are still copied. Each schema names its dialect (`DIALECT`)."""
     for param in params.values():
-        param.schema = {key: _shared(value) for key, value in param.schema.items()}
+        param.schema = {"$schema": DIALECT, **{key: _shared(value) for key, value in param.schema.items()}}
     return params
 
 
