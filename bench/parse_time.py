@@ -51,8 +51,9 @@ REQUEST_DAG = steps.DAG_ID
 PARSE_ONCE = """
 import json, logging, sys, time
 # What the dag-processor's manager has imported before it forks a parsing process (the SDK, the
-# processor, the models it writes DAGs to), frozen as the manager freezes it; without it the first serialisation would import the
-# serialized-DAG models inside the timed part, a cost the real parsing process does not pay.
+# processor, the models it writes DAGs to), frozen below as the manager freezes it; without it the first
+# serialisation would import the serialized-DAG models inside the timed part, a cost the real parsing
+# process does not pay.
 import airflow.sdk  # noqa: F401
 import airflow.dag_processing.manager  # noqa: F401
 from airflow.dag_processing.dagbag import DagBag
