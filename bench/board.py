@@ -127,23 +127,25 @@ def server_timing() -> dict[str, Any]:
     return {name: spread(values) for name, values in parts.items()}
 
 
-def measure(stack: Stack, args: argparse.Namespace, inventory_path: Path, figures: dict[str, Any]) -> None:
-    figures["waiting"] = file_requests(stack, args.n, args.wait_timeout)
-    seed_servers(stack, inventory_path, args.servers)
+def measure_board(stack: Stack, inventory_path: Path, servers: int, rounds: int) -> dict[str, Any]:
+    """With the requests already open on `stack`: S servers seeded (`seed_servers`), then the board's data
+    and Airflow's run list called in turns, `rounds` times each, as the IT Centre Director. Also run by
+    bench/waiting.py with its 500 open requests (issue 23's size)."""
+    seed_servers(stack, inventory_path, servers)
     director = stack.client("itc_director")
     _, status, body = timed(director, BOARD)
     if status != 200:
         raise RuntimeError(f"board: HTTP {status} {body}")
-    figures["open_on_board"] = len(body["open"])
-    figures["servers_on_board"] = len(body["servers"])
-    figures["board_bytes"] = len(json.dumps(body, ensure_ascii=False).encode())
+    figures: dict[str, Any] = {"servers": servers, "rounds": rounds, "open_on_board": len(body["open"]),
+                               "servers_on_board": len(body["servers"]),
+                               "board_bytes": len(json.dumps(body, ensure_ascii=False).encode())}
     # Warm-up: the api-server's workers each build the board's app on their first request.
     for _ in range(4):
         timed(director, BOARD)
         timed(director, BASELINE, state="running", limit=100)
     SERVER_TIMING.clear()
     board, airflow = [], []
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         elapsed, status, body = timed(director, BOARD)
         assert status == 200, body
         board.append(elapsed)
@@ -153,6 +155,12 @@ def measure(stack: Stack, args: argparse.Namespace, inventory_path: Path, figure
     figures["board_s"], figures["airflow_s"] = spread(board), spread(airflow)
     figures["ratio_p95"] = round(figures["board_s"]["p95"] / figures["airflow_s"]["p95"], 2)
     figures["board_server_timing_s"] = server_timing()
+    return figures
+
+
+def measure(stack: Stack, args: argparse.Namespace, inventory_path: Path, figures: dict[str, Any]) -> None:
+    figures["waiting"] = file_requests(stack, args.n, args.wait_timeout)
+    figures.update(measure_board(stack, inventory_path, args.servers, args.rounds))
 
 
 def main() -> int:

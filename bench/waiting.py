@@ -40,7 +40,9 @@ Measured in each window, every 2 s unless said otherwise:
   workers and every task process, triggerer, dag-processor): RSS and PSS (shared pages counted once);
 - the metadata database's size (`pg_database_size`), right after start (`_idle`) and at window end.
 
-JSON (`--json`), besides `machine`: `n`, `window_s`, `poke_window_s`, `hitl`, `poke`, `decision_open`, `ok`
+JSON (`--json`), besides `machine`: `n`, `window_s`, `poke_window_s`, `hitl`, `poke`, `decision_open`, `board`
+(`requests` open, then the keys of `bench.board.measure_board`: `servers`, `rounds`, `open_on_board`,
+`servers_on_board`, `board_bytes`, `board_s`, `airflow_s`, `ratio_p95`, `board_server_timing_s`; or `error`), `ok`
 (true when both parts ran to the end: every decision opened, the baseline released; a wedge is a finding,
 not a failure).
 `decision_open`: `open_requests` (request decisions `awaiting_input` when the answering began),
@@ -103,6 +105,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.board import INVENTORY_FILE, measure_board
 from bench.common import BenchTimeout, Sampler, bound, machine, spread, throwaway_stack, write_json
 from bench.decision_latency import (
     BASELINE,
@@ -372,8 +375,10 @@ def _baseline_after(n: int, k: int) -> set[int]:
     return {(j + 1) * n // k - 1 for j in range(k)} if k <= n else set(range(n))
 
 
-def run_hitl(args: argparse.Namespace, hitl: dict[str, Any], decision_open: dict[str, Any]) -> None:
-    """Part 1: N requests waiting at the director's decision, measured with all N waiting; then
+def run_hitl(args: argparse.Namespace, hitl: dict[str, Any], decision_open: dict[str, Any],
+             board: dict[str, Any]) -> None:
+    """Part 1: N requests waiting at the director's decision, measured with all N waiting; the operations
+    board against Airflow's run list with them open (`bench.board.measure_board`, into `board`); then
     decision → next task with them open (`_decisions_open`, into `decision_open`)."""
     hitl["dag_id"] = DAG_ID
     k = max(0, args.decisions)
@@ -381,8 +386,12 @@ def run_hitl(args: argparse.Namespace, hitl: dict[str, Any], decision_open: dict
         # Our DAGs and Airflow's one-decision baseline, as bench/decision_latency.py has them.
         for dag_file in [*(PROJECT_ROOT / "dags").glob("*.py"), BASELINE_FILE]:
             shutil.copy(dag_file, dags)
-        with StatsdListener() as statsd, throwaway_stack("waiting", dags_folder=Path(dags),
-                                                         extra_env=statsd.env()) as stack:
+        # The inventory the board reads; `--board-servers` servers are written into it once all N wait.
+        inventory_path = Path(dags).parent / f"{Path(dags).name}-inventory.json"
+        inventory_path.write_text(INVENTORY_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+        with StatsdListener() as statsd, throwaway_stack(
+                "waiting", dags_folder=Path(dags),
+                extra_env={**statsd.env(), "SB87_INVENTORY_FILE": str(inventory_path)}) as stack:
             sample = _sample_conf(stack)
             stack.wait_for_dag(DAG_ID, timeout=180)
             stack.wait_for_dag(BASELINE_DAG, timeout=180)
@@ -441,6 +450,13 @@ def run_hitl(args: argparse.Namespace, hitl: dict[str, Any], decision_open: dict
 
             _measure_window(hitl, stack, admin, DAG_ID, statsd, args.window)
             hitl["waiting_at_end"] = waiting()
+            if args.board_servers:
+                try:
+                    board.update(requests=hitl["waiting_at_end"],
+                                 **measure_board(stack, inventory_path, args.board_servers, args.board_rounds))
+                except (RuntimeError, AssertionError) as err:  # the decisions below are still measured
+                    board["error"] = f"{type(err).__name__}: {err}"
+                print(f"board: {board}", flush=True)
             _decisions_open(hitl, decision_open, stack, admin, baselines, args)
             hitl["failed_runs"] = _poll_total(admin, f"dags/{DAG_ID}/dagRuns", state="failed")
 
@@ -659,6 +675,10 @@ def main() -> int:
                              "run to rest: the request at its next human step, the baseline run ended (rest)")
     parser.add_argument("--settle-timeout", type=float, default=600,
                         help="bound on a run settling after its answer, seconds")
+    parser.add_argument("--board-servers", type=int, default=200,
+                        help="servers in the inventory when the operations board is measured with the N requests "
+                             "open (issue 23: 500 and 200); 0 skips it")
+    parser.add_argument("--board-rounds", type=int, default=50, help="calls of the board and of Airflow's run list")
     parser.add_argument("--poke-window", type=float, default=180, help="poke measuring window, seconds")
     parser.add_argument("--drain-timeout", type=float, default=900,
                         help="bound on the poke runs ending after the release, seconds")
@@ -672,11 +692,12 @@ def main() -> int:
     hitl: dict[str, Any] = {"timed_out": False}
     poke: dict[str, Any] = {"timed_out": False}
     decision_open: dict[str, Any] = {}
+    board: dict[str, Any] = {}
     figures = {"n": args.n, "window_s": args.window, "poke_window_s": args.poke_window, "hitl": hitl, "poke": poke,
-               "decision_open": decision_open}
+               "decision_open": decision_open, "board": board}
 
     def hitl_part(args: argparse.Namespace, part: dict[str, Any]) -> None:
-        run_hitl(args, part, decision_open)
+        run_hitl(args, part, decision_open, board)
 
     try:
         for name, part, run in (("hitl", hitl, hitl_part), ("poke", poke, run_poke)):
