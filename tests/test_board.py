@@ -26,6 +26,7 @@ from sb87.board import data
 from sb87.board.app import create_app
 from sb87.records import store
 from sb87.settings import DEFAULT_CONFIG_FILE, organisation
+from sb87.timekeeping.deadlines import TERMINAL_STATES
 
 NOW = datetime(2026, 9, 17, 3, 0, tzinfo=UTC)  # Thursday 10:00 in Bangkok; no Thai day off 7-30 September
 LIMITS = {"director_decision": 1, "coordination": 3, "backup_policy": 3, "restore_file": 1, "result_memo": 1}
@@ -308,3 +309,64 @@ def test_each_server_shows_its_newest_drill_and_a_failed_one_turns_it_red(projec
     assert fresh["drill"]["at_thai"].endswith("2569 เวลา 10.00 น.")
     assert servers["srv-failing"]["drill"]["estimated_full_restore_hours"] == 1.5
     assert servers["srv-none"]["drill"] is None
+
+
+def test_the_sql_step_of_a_task_is_the_step_that_owns_it(tmp_path: Path) -> None:
+    """The board sums task instances up per step in SQL (`data._step_number`): for every task of the
+    request DAG it names the step `steps.step_of` names, and none for the closing teardown."""
+    from airflow.dag_processing.dagbag import DagBag
+    from sqlalchemy import create_engine, literal, select
+
+    from sb87.settings import PROJECT_ROOT
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "sb87_server_backup_service.py"), safe_mode=False)
+    task_ids = [t.task_id for t in bag.dags[steps.DAG_ID].tasks]
+    eng = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with eng.connect() as db:
+        for task_id in task_ids:
+            number = db.execute(select(data._step_number(literal(task_id)))).scalar()
+            owner = steps.step_of(task_id)
+            assert number == (owner.number if owner else None), task_id
+    assert steps.CLOSE_TASK in task_ids and len(task_ids) > 30
+
+
+def summed_up(run: data.RunRecord) -> data.RunRecord:
+    """What `data.airflow_runs` reads of a run: per step, first start, last end, at work if any task is, ended
+    if all are (as its SQL sums them); then the failed task instances and step 7's memo tasks as they are."""
+    by_step: dict[int, list[dict[str, Any]]] = {}
+    for t in run.tasks:
+        if (step := steps.step_of(t["task_id"])) is not None:
+            by_step.setdefault(step.number, []).append(t)
+
+    def instant(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    tasks = [data._step_summary(
+        number, min((s for t in mine if (s := instant(t.get("start_date")))), default=None),
+        max((e for t in mine if (e := instant(t.get("end_date")))), default=None),
+        any(t.get("state") in data.ACTIVE_TASK_STATES for t in mine),
+        all(t.get("state") in TERMINAL_STATES for t in mine)) for number, mine in sorted(by_step.items())]
+    tasks += [t for t in run.tasks if t.get("state") in data.FAILED_TASK_STATES or t["task_id"] in steps.RESULT.tasks]
+    return data.RunRecord(run.run_id, run.state, run.conf, run.started, run.ended, tuple(tasks), run.waiting)
+
+
+def test_the_board_from_step_summaries_is_the_board_from_every_task_instance(
+        project_db: Any, round_the_clock: None) -> None:
+    from sb87.timekeeping.deadlines import limits_from_config
+    from sb87.timekeeping.workdays import default_calendar
+
+    # As Airflow keeps them: every task of the DAG has an instance from the start, those not yet reached
+    # without a state (a step half done is still open).
+    later = [steps.ASSIGN, steps.READINESS, steps.BACKUP_POLICY.task("create_policy"),
+             steps.BACKUP_POLICY.task("test_restore"), steps.TO_SERVER[0], steps.NOTIFY_RESULT]
+    runs = [data.RunRecord(r.run_id, r.state, r.conf, r.started, r.ended,
+                           (*r.tasks, *({"task_id": t, "state": None, "start_date": None, "end_date": None}
+                                        for t in later if t not in {x["task_id"] for x in r.tasks})), r.waiting)
+            for r in seeded_runs()]
+    facts, servers = data.project_facts(project_db, [r.run_id for r in runs]), data.server_facts(project_db)
+
+    def board(records: list[data.RunRecord]) -> dict[str, Any]:
+        return data.board(records, facts, servers, INVENTORY, NOW, default_calendar(), limits_from_config(),
+                          organisation())
+
+    assert board([summed_up(r) for r in runs]) == board(runs)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, false, func, or_, select
 from sqlalchemy.engine import Engine
 
 from sb87 import steps
@@ -30,7 +30,7 @@ from sb87.backup import drill, freshness
 from sb87.people import acting
 from sb87.records import store
 from sb87.settings import Organisation, Person
-from sb87.timekeeping.deadlines import WARN_AT, StepClock, responsible, step_clocks
+from sb87.timekeeping.deadlines import TERMINAL_STATES, WARN_AT, StepClock, responsible, step_clocks
 from sb87.timekeeping.thai_dates import thai_date, thai_date_short
 from sb87.timekeeping.workdays import WorkingCalendar
 
@@ -103,7 +103,12 @@ def _aware(value: datetime | None) -> datetime | None:
 def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
                  since: datetime | None = None) -> list[RunRecord]:
     """Open runs of the request DAG, and those started or closed since `since` (default: `CLOSED_DAYS`
-    ago), with their task instances and waiting decisions."""
+    ago), with their steps' task instances summed up and their waiting decisions.
+
+    A run's `tasks` here are one summary per step it has task instances of (`_step_summaries`), then every
+    failed task instance and the step-7 memo tasks as they are: all the board reads of them. Reading every
+    task instance of every run (39 a run) was most of the page's time (bench/board.py: 31 of 55 ms at 100
+    open); PostgreSQL sums them up instead."""
     from airflow.models.dagrun import DagRun
     from airflow.models.hitl import HITLDetail
     from airflow.models.taskinstance import TaskInstance as TI
@@ -111,14 +116,24 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
     since = since or now - timedelta(days=CLOSED_DAYS)
     wanted = (DagRun.dag_id == dag_id) & (DagRun.state.in_(OPEN_RUN_STATES) | (DagRun.end_date >= since)
                                           | (DagRun.start_date >= since))
+    of_wanted = (DagRun.dag_id == TI.dag_id) & (DagRun.run_id == TI.run_id)
     runs = session.execute(select(DagRun.run_id, DagRun.state, DagRun.conf, DagRun.start_date, DagRun.queued_at,
                                   DagRun.end_date).where(wanted)).all()
     tasks: dict[str, list[dict[str, Any]]] = {}
-    ti_rows = session.execute(
+    step_no = _step_number(TI.task_id)
+    for t in session.execute(
+        select(TI.run_id, step_no, func.min(TI.start_date), func.max(TI.end_date),
+               func.max(case((TI.state.in_(ACTIVE_TASK_STATES), 1), else_=0)),
+               func.min(case((TI.state.in_(TERMINAL_STATES), 1), else_=0)))
+        .join(DagRun, of_wanted).where(wanted, step_no.is_not(None)).group_by(TI.run_id, step_no)
+    ).all():
+        run_id, number, started, ended, active, done = t
+        tasks.setdefault(run_id, []).append(_step_summary(number, started, ended, bool(active), bool(done)))
+    for t in session.execute(
         select(TI.run_id, TI.task_id, TI.map_index, TI.state, TI.start_date, TI.end_date)
-        .join(DagRun, (DagRun.dag_id == TI.dag_id) & (DagRun.run_id == TI.run_id)).where(wanted)
-    ).all()
-    for t in ti_rows:
+        .join(DagRun, of_wanted)
+        .where(wanted, TI.state.in_(FAILED_TASK_STATES) | TI.task_id.in_(steps.RESULT.tasks))
+    ).all():
         tasks.setdefault(t.run_id, []).append({"task_id": t.task_id, "map_index": t.map_index, "state": t.state,
                                                "start_date": _iso(t.start_date), "end_date": _iso(t.end_date)})
     waiting: dict[str, list[Waiting]] = {}
@@ -132,6 +147,27 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
         waiting.setdefault(h.run_id, []).append(Waiting(h.task_id, h.map_index, ids, h.subject, h.created_at))
     return [RunRecord(r.run_id, str(r.state), r.conf or {}, r.start_date or r.queued_at, r.end_date,
                       tuple(tasks.get(r.run_id, ())), tuple(waiting.get(r.run_id, ()))) for r in runs]
+
+
+def _step_number(task_id: Any) -> Any:
+    """SQL: the number of the step a task id belongs to, as `steps.step_of` decides (first step that owns it)."""
+    whens = []
+    for step in steps.STEPS:
+        owns = task_id.in_(step.tasks) if step.tasks else false()
+        if step.group:
+            owns = or_(owns, task_id.startswith(f"{step.group}.", autoescape=True))
+        whens.append((owns, step.number))
+    return case(*whens, else_=None)
+
+
+def _step_summary(number: int, started: datetime | None, ended: datetime | None, active: bool,
+                  done: bool) -> dict[str, Any]:
+    """One step's task instances as one task instance: started with the first, ended with the last once all
+    have ended, at work while any is; what `step_clocks` and `current_step` read of them."""
+    step = steps.STEPS[number - 1]
+    return {"task_id": step.tasks[0] if step.tasks else f"{step.group}.*", "map_index": -1,
+            "state": "running" if active else "success" if done else None,
+            "start_date": _iso(_aware(started)), "end_date": _iso(_aware(ended))}
 
 
 def airflow_runs_rest(since: datetime, dag_id: str = steps.DAG_ID) -> list[RunRecord]:
