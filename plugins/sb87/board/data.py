@@ -3,8 +3,9 @@
 All the board's data access is here, behind three readers:
 
 * `airflow_runs(session, now)` — the request DAG's runs (open, and closed within `CLOSED_DAYS`) with
-  their task instances and waiting decisions, read through Airflow's own ORM session: the board runs
-  inside the api-server, so three queries replace the 1 + N REST calls a client would make;
+  their task instances summed up per step and their waiting decisions, read through Airflow's own ORM
+  session: the board runs inside the api-server, so four queries replace the 1 + N REST calls a client
+  would make;
 * `project_facts(eng, run_ids)` — from the project database (`sb87.records.store`): the staff ordered
   at step 4 and the receipt numbers (เลขรับ);
 * `server_facts(eng)` — the freshness watch's policies, latest checks and open incidents.
