@@ -169,7 +169,7 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=200, help="servers in the inventory")
     parser.add_argument("--rounds", type=int, default=100, help="calls of each endpoint")
     parser.add_argument("--wait-timeout", type=float, default=2400, help="seconds for the requests to open")
-    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report.py)")
+    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report/)")
     parser.add_argument("--timeout", type=float, default=3300, help="bound of the whole benchmark, seconds")
     args = parser.parse_args()
 

@@ -609,7 +609,7 @@ def main() -> int:
                         help="slots of the backup host's pool (default: as the stack sets them)")
     parser.add_argument("--servers", type=int, default=4,
                         help="deposited servers the requests are spread over (config/inventory.json's and more)")
-    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report.py)")
+    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report/)")
     parser.add_argument("--timeout", type=float, default=3600, help="bound of the whole benchmark, seconds")
     args = parser.parse_args()
 

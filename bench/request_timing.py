@@ -386,7 +386,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="SB-8-7 steps 5 and 6 through Airflow against by hand")
     parser.add_argument("--mib", type=int, default=256, help="MiB of random data in each backed-up folder")
     parser.add_argument("-r", "--requests", type=int, default=3, help="requests of each kind")
-    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report.py)")
+    parser.add_argument("--json", type=Path, help="write the figures here (read by bench/report/)")
     parser.add_argument("--timeout", type=float, default=1200, help="bound of the whole benchmark, seconds")
     args = parser.parse_args()
     figures: dict[str, Any] = {"benchmark": "request_timing", "mib": args.mib, "requests": args.requests,

@@ -659,7 +659,7 @@ def _print_decision_open(figures: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="SB-8-7: N requests waiting for decisions, against poke sensors")
     parser.add_argument("-n", type=int, default=500, help="requests (and baseline runs)")
-    parser.add_argument("--json", type=Path, help="write the figures here (bench/report.py reads them)")
+    parser.add_argument("--json", type=Path, help="write the figures here (bench/report/ reads them)")
     parser.add_argument("--timeout", type=float, default=3600, help="bound on the whole benchmark, seconds")
     parser.add_argument("--window", type=float, default=60, help="hitl measuring window, seconds")
     parser.add_argument("--wait-timeout", type=float, default=1500,
