@@ -468,8 +468,10 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], Callable[[Doc], str], str], ...] = (
      "one task, answered alternately on the same stack. The third row is measured by the waiting benchmark with "
      "its requests all open."),
     ("DAG parse time", ("parse_time",), parse_time,
-     "`DagBag(<file>)` in a fresh process that has already imported what the dag-processor has (the SDK), "
-     "the request DAG and Airflow's `example_hitl_operator` in turns; compared per task."),
+     "What Airflow 3.3's dag-processor does with a file, timed in a fresh process that has imported and frozen "
+     "what the dag-processor's manager has before it forks: the stability check, `DagBag(<file>)` and the "
+     "serialisation of its DAG; the request DAG and Airflow's `example_hitl_operator` in turns, compared per "
+     "task."),
     ("Steps 5 and 6 through the request's Airflow tasks", ("request_timing",), request_timing,
      "Each step as a request runs it (its Airflow tasks, on a stack), against the best command typed by hand "
      "over the same path; and end to end as a unit sees it, every decision answered at once, against the sum of "

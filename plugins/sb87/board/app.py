@@ -89,7 +89,8 @@ ReportRecords = Annotated[Any, Depends(report_records)]
 Loaded = Annotated[dict[str, Any], Depends(loaded_board)]
 
 
-#: One thread beside each page's Airflow read: the project database's server facts need nothing from it.
+#: Threads that read the project database's server facts beside each page's Airflow read (they need
+#: nothing from it); two, so that two pages loading at once do not queue behind each other.
 _PROJECT_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sb87-board-project")
 
 

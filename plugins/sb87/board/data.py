@@ -106,7 +106,7 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
     """Open runs of the request DAG, and those started or closed since `since` (default: `CLOSED_DAYS`
     ago), with their steps' task instances summed up and their waiting decisions.
 
-    A run's `tasks` here are one summary per step it has task instances of (`_step_summaries`), then every
+    A run's `tasks` here are one summary per step it has task instances of (`_step_summary`), then every
     failed task instance and the step-7 memo tasks as they are: all the board reads of them. Reading every
     task instance of every run (39 a run) was most of the page's time (bench/board.py: 31 of 55 ms at 100
     open); PostgreSQL sums them up instead."""
