@@ -226,3 +226,36 @@ def test_the_acting_official_approves_in_the_ui_and_the_record_says_in_which_cap
                if e["kind"] == request_record.DECISION]
     assert (entry["actor"], entry["capacity"]) == (
         "group_director", "รักษาราชการแทน ผู้อำนวยการศูนย์เทคโนโลยีสารสนเทศ")
+
+
+def test_staff_file_the_sample_request_through_the_trigger_form(
+        airflow_stack: Stack, browser: Any, artifacts: Path) -> None:
+    """The trigger form as staff meet it: its Thai sections, the sample prefilled, no schema keyword shown;
+    Trigger files a request that step 1 takes and the director is asked about."""
+    admin = airflow_stack.client("admin")
+    _, before = admin.get(f"dags/{steps.DAG_ID}/dagRuns", limit=100)
+    known = {r["dag_run_id"] for r in before["dag_runs"]}
+    page = log_in(browser, airflow_stack, "staff_somchai", artifacts)
+    page.goto(f"{airflow_stack.api_url}/dags/{steps.DAG_ID}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    for section in ("หนังสือร้องขอ (บันทึกข้อความ)", "หน่วยงานผู้ร้องขอ", "บริการที่ขอ", "ใช้ระบบสำรองข้อมูล",
+                    "ขอ Restore File"):
+        assert dialog.get_by_role("button", name=section, exact=True).is_visible(), section
+    dialog.get_by_role("button", name="ใช้ระบบสำรองข้อมูล", exact=True).click()
+    assert dialog.get_by_text("เครื่อง Server ที่ฝาก").is_visible()
+    assert dialog.get_by_text('"fileserver01"').is_visible()
+    assert "$schema" not in dialog.inner_text() and "draft-07" not in dialog.inner_text()
+    page.screenshot(path=artifacts / "staff_somchai-02-trigger-form.png", full_page=True)
+    dialog.get_by_role("button", name="Trigger", exact=True).click()
+
+    deadline = time.monotonic() + 60
+    new: list[dict[str, Any]] = []
+    while not new and time.monotonic() < deadline:
+        _, after = admin.get(f"dags/{steps.DAG_ID}/dagRuns", limit=100)
+        new = [r for r in after["dag_runs"] if r["dag_run_id"] not in known]
+        time.sleep(1)
+    page.screenshot(path=artifacts / "staff_somchai-03-triggered.png", full_page=True)
+    [run] = new
+    assert run["conf"] == {"restore": None, **sample_request()}  # the form sends the empty restore section
+    rest_driver.wait_for_state(admin, run["dag_run_id"], steps.DIRECTOR_DECISION, {"awaiting_input"}, timeout=240)
