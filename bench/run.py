@@ -55,11 +55,12 @@ BENCHMARKS = (
     # 9 fresh-process parses of each file, in turns: about 20 s a round for all seven files (2026-12-05).
     Benchmark("parse_time", ("parse_time", "--rounds", "9"), 5 * 60, "9 parses of each DAG file"),
     # About 40 s a pair (each answer waits for the previous request to settle) and 3 min of stack start
-    # and filing: 15 pairs fit 14 min (50 took about 45 min).
-    Benchmark("decision_local", ("decision_latency", "-n", "15", "--executor", "local"), 14 * 60,
-              "15 decisions and 15 baseline decisions, LocalExecutor"),
-    Benchmark("decision_celery", ("decision_latency", "-n", "15", "--executor", "celery"), 14 * 60,
-              "15 decisions and 15 baseline decisions, CeleryExecutor"),
+    # and filing: 12 pairs fit 12 min (50 took about 45 min). 12, not more, so that the whole run fits one
+    # working session beside the suite's clean-clone run.
+    Benchmark("decision_local", ("decision_latency", "-n", "12", "--executor", "local"), 12 * 60,
+              "12 decisions and 12 baseline decisions, LocalExecutor"),
+    Benchmark("decision_celery", ("decision_latency", "-n", "12", "--executor", "celery"), 12 * 60,
+              "12 decisions and 12 baseline decisions, CeleryExecutor"),
     # 500 requests reach the director in 14-22 min; then the operations board against Airflow's run list
     # with them open (issue 23's size: 500 open, 200 servers; about 1 min), then 10 decisions (and 10
     # baseline ones) answered with all 500 open, a run's turn coming about every 45 s, at most 5 min: the
@@ -70,9 +71,10 @@ BENCHMARKS = (
                           "--drain-timeout", "300"), 49 * 60,
               "500 requests waiting; the board with them open and 200 servers, 50 calls; 10 decisions answered "
               "with them open; 500 poke sensors"),
-    # About 12 min at this size on a 2-core machine (bench/request_timing.py).
-    Benchmark("request_timing", ("request_timing", "--mib", "256", "--requests", "3"), 14 * 60,
-              "3 requests of each kind (backup, restore onto the server, archive), 256 MiB each, and the "
+    # About 4 min a request of each kind at 256 MiB on a 2-core machine (bench/request_timing.py), with the
+    # work by hand: 2 of each.
+    Benchmark("request_timing", ("request_timing", "--mib", "256", "--requests", "2"), 11 * 60,
+              "2 requests of each kind (backup, restore onto the server, archive), 256 MiB each, and the "
               "same work by hand"),
     # 100 approved: all waiting in about 4-5 min, every human step of all 100 in about 33 min.
     Benchmark("burst_approve", ("burst", "-n", "100", "--answer", "approve", "--servers", "4"), 40 * 60,

@@ -42,7 +42,8 @@ Measured in each window, every 2 s unless said otherwise:
 
 JSON (`--json`), besides `machine`: `n`, `window_s`, `poke_window_s`, `hitl`, `poke`, `decision_open`, `board`
 (`requests` open, then the keys of `bench.board.measure_board`: `servers`, `rounds`, `open_on_board`,
-`servers_on_board`, `board_bytes`, `board_s`, `airflow_s`, `ratio_p95`, `board_server_timing_s`; or `error`), `ok`
+`open_on_page`, `servers_on_board`, `board_bytes`, `board_s`, `airflow_s`, `ratio_p95`, `board_server_timing_s`;
+or `error`), `ok`
 (true when both parts ran to the end: every decision opened, the baseline released; a wedge is a finding,
 not a failure).
 `decision_open`: `open_requests` (request decisions `awaiting_input` when the answering began),

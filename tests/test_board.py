@@ -25,7 +25,7 @@ from sb87.board import app as board_app
 from sb87.board import data
 from sb87.board.app import create_app
 from sb87.records import store
-from sb87.settings import DEFAULT_CONFIG_FILE, organisation
+from sb87.settings import DEFAULT_CONFIG_FILE, PROJECT_ROOT, organisation
 from sb87.timekeeping.deadlines import TERMINAL_STATES
 
 NOW = datetime(2026, 9, 17, 3, 0, tzinfo=UTC)  # Thursday 10:00 in Bangkok; no Thai day off 7-30 September
@@ -317,8 +317,6 @@ def test_the_sql_step_of_a_task_is_the_step_that_owns_it(tmp_path: Path) -> None
     from airflow.dag_processing.dagbag import DagBag
     from sqlalchemy import create_engine, literal, select
 
-    from sb87.settings import PROJECT_ROOT
-
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "sb87_server_backup_service.py"), safe_mode=False)
     task_ids = [t.task_id for t in bag.dags[steps.DAG_ID].tasks]
     eng = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
@@ -370,3 +368,51 @@ def test_the_board_from_step_summaries_is_the_board_from_every_task_instance(
                           organisation())
 
     assert board([summed_up(r) for r in runs]) == board(runs)
+
+
+def test_the_open_list_comes_a_page_at_a_time_worst_first_with_counts_of_all(
+        project_db: Any, round_the_clock: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds open: a page shows `PAGE_SIZE` of them, the worst first, and the counts stay those of all."""
+    monkeypatch.setattr(data, "PAGE_SIZE", 4)
+    client = client_as("itc_director", project_db)
+    everything = client.get("/api/board").json()
+    first, second = everything, client.get("/api/board", params={"page": "2"}).json()
+    assert (first["page"], first["pages"], second["page"]) == (1, 2, 2)
+    assert len(first["open"]) == 4 and len(second["open"]) == len(EXPECTED) - 4
+    shown = [r["run_id"] for r in first["open"] + second["open"]]
+    assert sorted(shown) == sorted(EXPECTED), "every open request on exactly one page"
+    assert [r["light"] for r in first["open"][:2]] == ["failed", "red"], "the worst on the first page"
+    assert first["counts"] == second["counts"] == {"green": 2, "amber": 1, "red": 2, "failed": 1}
+    assert first["open_total"] == first["open_matching"] == len(EXPECTED)
+    page = client.get("/", params={"page": "2"}).text
+    assert 'id="open-pager"' in page and 'rel="prev"' in page and "page=1" in page and 'rel="next"' not in page
+    assert client.get("/api/board", params={"page": "3"}).json()["open"] == [], "past the last page: none"
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "two", "1001"])
+def test_a_page_that_cannot_be_gets_400_naming_the_field(project_db: Any, round_the_clock: None, page: str) -> None:
+    response = client_as("itc_director", project_db).get("/api/board", params={"page": page})
+    assert response.status_code == 400 and response.json()["field"] == "page"
+
+
+def test_airflow_runs_reads_the_form_fields_the_board_shows_and_no_other(tmp_path: Path) -> None:
+    """`data.airflow_runs` reads the run's `conf` field by field (`CONF_FIELDS`), not the whole form."""
+    from airflow.models import import_all_models
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import create_engine, insert
+    from sqlalchemy.orm import Session
+
+    eng = create_engine(f"sqlite:///{tmp_path / 'airflow.db'}")
+    import_all_models()  # every table the run's foreign keys name
+    DagRun.metadata.create_all(eng)
+    form = {**json.loads((PROJECT_ROOT / "config" / "sample_request.json").read_text(encoding="utf-8")),
+            "secret_note": "not for the board"}
+    with Session(eng) as session:
+        session.execute(insert(DagRun.__table__).values(
+            dag_id=steps.DAG_ID, run_id="req-1", state="running", conf=form, run_type="manual",
+            start_date=NOW - timedelta(days=1), queued_at=NOW - timedelta(days=1), clear_number=0,
+            log_template_id=None, updated_at=NOW, run_after=NOW - timedelta(days=1)))
+        session.commit()
+        [run] = data.airflow_runs(session, NOW)
+    assert run.conf == {k: form[k] for k in data.CONF_FIELDS if k in form}
+    assert data._memo(run.conf)["unit"] == form["agency"]

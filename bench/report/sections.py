@@ -421,9 +421,11 @@ def board(doc: Doc) -> str:
                       f"Airflow's run list p95 {ms(p95(a))}", r <= BOARD_RATIO, size=size)
     timing = obj(get(d, "board_server_timing_s"))
     parts = ", ".join(f"{k} {ms(median(v))}" for k, v in timing.items()) if isinstance(timing, dict) else ""
-    return (f"With {get(d, 'open_on_board')} requests open on the board and {get(d, 'servers_on_board')} servers, "
-            f"the board's data took median {ms(median(b))}, p95 {ms(bp)}; Airflow's own run list (`limit=100`) "
-            f"median {ms(median(a))}, p95 {ms(p95(a))}: {x(r)} at p95, {said} ({doc.cite(source)}).\n"
+    page = (f" (its first page: {get(d, 'open_on_page')} of them, the worst first, and the counts of all)"
+            if get(d, "open_on_page") is not None else "")
+    return (f"With {get(d, 'open_on_board')} requests open on the board{page} and {get(d, 'servers_on_board')} "
+            f"servers, the board's data took median {ms(median(b))}, p95 {ms(bp)}; Airflow's own run list "
+            f"(`limit=100`) median {ms(median(a))}, p95 {ms(p95(a))}: {x(r)} at p95, {said} ({doc.cite(source)}).\n"
             + (f"The board's own account of its median time (`Server-Timing`): {parts} ({doc.cite(source)}).\n"
                if parts else ""))
 

@@ -89,6 +89,9 @@ ReportRecords = Annotated[Any, Depends(report_records)]
 Loaded = Annotated[dict[str, Any], Depends(loaded_board)]
 
 
+#: A page number beyond any board's length (100 open requests a page): refused as a typo, not searched.
+MAX_PAGE = 1000
+
 #: Threads that read the project database's server facts beside each page's Airflow read (they need
 #: nothing from it); two, so that two pages loading at once do not queue behind each other.
 _PROJECT_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sb87-board-project")
@@ -115,7 +118,7 @@ def load_board(session: Any) -> dict[str, Any]:
 
 def parse_filters(params: dict[str, str], viewer: Person, units: set[str]) -> dict[str, Any]:
     """The filters of a request, checked: unknown unit, step or person → `BadFilter` naming the field."""
-    chosen: dict[str, Any] = {"unit": None, "step": None, "person": None}
+    chosen: dict[str, Any] = {"unit": None, "step": None, "person": None, "page": 1}
     if unit := params.get("unit", "").strip():
         if unit not in units:
             raise BadFilter("unit", "ไม่รู้จักหน่วยงานนี้ (unknown unit)", unit)
@@ -135,6 +138,10 @@ def parse_filters(params: dict[str, str], viewer: Person, units: set[str]) -> di
         raise BadFilter("mine", "ต้องเป็น 0 หรือ 1 (0 or 1)", mine)
     if mine == "1":
         chosen["person"] = viewer.id
+    if page := params.get("page", "").strip():
+        if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+            raise BadFilter("page", f"ต้องเป็นเลขหน้า 1–{MAX_PAGE} (a page number)", page)
+        chosen["page"] = int(page)
     return chosen
 
 
@@ -154,6 +161,13 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters["q"] = lambda value: quote(str(value), safe="")
     return env
+
+
+def _page_links(params: dict[str, str], page: int, pages: int) -> dict[str, str | None]:
+    """Query strings of the previous and next pages of the open list, with the same filters."""
+    def at(number: int) -> str | None:
+        return "?" + urlencode({**params, "page": str(number)}) if 1 <= number <= pages else None
+    return {"previous": at(page - 1), "next": at(page + 1)}
 
 
 def airflow_root(request: Request) -> str:
@@ -191,9 +205,10 @@ def create_app() -> FastAPI:
             filters = parse_filters(params, viewer, units)
         except BadFilter as bad:
             error, status = bad.body(), 400
-            filters = {"unit": None, "step": None, "person": None}
+            filters = {"unit": None, "step": None, "person": None, "page": 1}
         board = board_data(loaded, filters)
         html = templates.get_template("board.html.j2").render(
+            pages=_page_links(params, board["page"], board["pages"]),
             board=board, viewer=viewer, error=error, params=params, filters=filters,
             units=sorted(units), steps=steps.STEPS, people=organisation().people, dag_id=steps.DAG_ID,
             airflow=airflow_root(request), prefix=request.scope.get("root_path", ""),

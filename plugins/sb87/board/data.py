@@ -36,6 +36,11 @@ from sb87.timekeeping.thai_dates import thai_date, thai_date_short
 from sb87.timekeeping.workdays import WorkingCalendar
 
 CLOSED_DAYS = 90
+#: Open requests a page of the board shows: as many as Airflow's own run list returns at most by default
+#: (`maximum_page_limit`), so a page costs what a page of Airflow's list does.
+PAGE_SIZE = 100
+#: The fields of a request's form (the run's `conf`) the board and the report show: read alone, not the whole form.
+CONF_FIELDS = ("agency", "memo_no", "memo_date", "subject", "services", "servers")
 OPEN_RUN_STATES = ("queued", "running")
 # A task in one of these states is where a request stands now.
 ACTIVE_TASK_STATES = {"running", "queued", "scheduled", "awaiting_input", "deferred", "up_for_retry",
@@ -118,8 +123,8 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
     wanted = (DagRun.dag_id == dag_id) & (DagRun.state.in_(OPEN_RUN_STATES) | (DagRun.end_date >= since)
                                           | (DagRun.start_date >= since))
     of_wanted = (DagRun.dag_id == TI.dag_id) & (DagRun.run_id == TI.run_id)
-    runs = session.execute(select(DagRun.run_id, DagRun.state, DagRun.conf, DagRun.start_date, DagRun.queued_at,
-                                  DagRun.end_date).where(wanted)).all()
+    runs = session.execute(select(DagRun.run_id, DagRun.state, DagRun.start_date, DagRun.queued_at, DagRun.end_date,
+                                  *(DagRun.conf[name] for name in CONF_FIELDS)).where(wanted)).all()
     tasks: dict[str, list[dict[str, Any]]] = {}
     step_no = _step_number(TI.task_id)
     for t in session.execute(
@@ -146,7 +151,8 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
     for h in hitl_rows:
         ids = tuple(str(u.get("id")) for u in h.assignees or () if isinstance(u, Mapping))
         waiting.setdefault(h.run_id, []).append(Waiting(h.task_id, h.map_index, ids, h.subject, h.created_at))
-    return [RunRecord(r.run_id, str(r.state), r.conf or {}, r.start_date or r.queued_at, r.end_date,
+    return [RunRecord(r.run_id, str(r.state), {k: v for k, v in zip(CONF_FIELDS, r[5:], strict=True) if v is not None},
+                      r.start_date or r.queued_at, r.end_date,
                       tuple(tasks.get(r.run_id, ())), tuple(waiting.get(r.run_id, ()))) for r in runs]
 
 
@@ -327,12 +333,25 @@ def _memo(conf: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal: WorkingCalendar,
-              limits: Mapping[str, float], org: Organisation) -> list[dict[str, Any]]:
-    """One row per open request: where it stands, who must act, its due time and light."""
-    rows = []
+@dataclass(frozen=True)
+class Standing:
+    """Where one open request stands: what sorting, counting and filtering the open list need. The rest of a
+    row (`open_row`) is drawn only for the requests on the page shown."""
+    run: RunRecord
+    step: steps.Step | None
+    clock: StepClock | None
+    failed_tasks: tuple[str, ...]
+    actors: tuple[dict[str, str], ...]  # who must act now, acting officials included (`_with_acting`)
+    light: str
+
+
+def standings(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal: WorkingCalendar,
+              limits: Mapping[str, float], org: Organisation) -> list[Standing]:
+    """Every open request's step, clock, light and who must act; the worst first, then the soonest due."""
+    out = []
     people = {p.id: p for p in org.people}
-    who_acts: dict[tuple[int, tuple[str, ...]], list[str]] = {}  # (step, staff ordered) → who must act
+    who_acts: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}  # (step, staff ordered) → who must act
+    named: dict[tuple[str, ...], tuple[dict[str, str], ...]] = {}  # assignees → them and who acts for them
     for run in runs:
         if run.state not in OPEN_RUN_STATES:
             continue
@@ -340,42 +359,57 @@ def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal
         step = current_step(run, clocks)
         # The current step's clock; a failed step's clock has stopped where it failed.
         clock = next((c for c in clocks if step and c.step.number == step.number), None)
-        failed_tasks = sorted(t["task_id"] for t in run.tasks if t.get("state") in FAILED_TASK_STATES)
+        failed_tasks = tuple(sorted(t["task_id"] for t in run.tasks if t.get("state") in FAILED_TASK_STATES))
         if run.waiting:
-            actor_ids = list(dict.fromkeys(u for w in run.waiting for u in w.assignees))
+            actor_ids = tuple(dict.fromkeys(u for w in run.waiting for u in w.assignees))
         elif step is not None:
             key = (step.number, tuple(facts.assigned.get(run.run_id, ())))
             if key not in who_acts:
-                who_acts[key] = [p.id for p in responsible(step, key[1])]
+                who_acts[key] = tuple(p.id for p in responsible(step, key[1]))
             actor_ids = who_acts[key]
         else:
-            actor_ids = []
-        row_light = light(clock, now, cal, bool(failed_tasks))
-        used = cal.working_days_between(clock.started, clock.ended or now) if clock else None
-        decision = run.waiting[0] if run.waiting else None
-        rows.append({
-            "run_id": run.run_id,
-            **_memo(run.conf),
-            "receipt": facts.receipts.get(run.run_id, ""),
-            "received_at": _iso(run.started),
-            "received_thai": thai_date_short(run.started) if run.started else "",
-            "step": step.number if step else None,
-            "step_title": step.title if step else "",
-            "actors": _with_acting(people, org, actor_ids, now),
-            "limit_days": clock.limit_days if clock else None,
-            "due_at": _iso(clock.due) if clock else None,
-            "due_thai": thai_date_short(clock.due) if clock else "",
-            "days_used": round(used, 2) if used is not None else None,
-            "days_left": round(clock.limit_days - used, 2) if clock and used is not None else None,
-            "light": row_light,
-            "light_words": LIGHT_WORDS[row_light],
-            "failed_tasks": failed_tasks,
-            "decision": ({"task_id": decision.task_id, "map_index": decision.map_index, "subject": decision.subject}
-                         if decision else None),
-        })
+            actor_ids = ()
+        if actor_ids not in named:
+            named[actor_ids] = tuple(_with_acting(people, org, actor_ids, now))
+        out.append(Standing(run, step, clock, failed_tasks, named[actor_ids],
+                            light(clock, now, cal, bool(failed_tasks))))
     order = {FAILED: 0, RED: 1, AMBER: 2, GREEN: 3}
-    rows.sort(key=lambda r: (order[r["light"]], r["due_at"] or "9999", r["run_id"]))
-    return rows
+    out.sort(key=lambda s: (order[s.light], s.clock.due if s.clock else datetime.max.replace(tzinfo=UTC),
+                            s.run.run_id))
+    return out
+
+
+def open_row(standing: Standing, facts: ProjectFacts, now: datetime, cal: WorkingCalendar) -> dict[str, Any]:
+    """One open request as the board shows it: where it stands, who must act, its due time and light."""
+    run, step, clock = standing.run, standing.step, standing.clock
+    used = cal.working_days_between(clock.started, clock.ended or now) if clock else None
+    decision = run.waiting[0] if run.waiting else None
+    return {
+        "run_id": run.run_id,
+        **_memo(run.conf),
+        "receipt": facts.receipts.get(run.run_id, ""),
+        "received_at": _iso(run.started),
+        "received_thai": thai_date_short(run.started) if run.started else "",
+        "step": step.number if step else None,
+        "step_title": step.title if step else "",
+        "actors": [dict(a) for a in standing.actors],
+        "limit_days": clock.limit_days if clock else None,
+        "due_at": _iso(clock.due) if clock else None,
+        "due_thai": thai_date_short(clock.due) if clock else "",
+        "days_used": round(used, 2) if used is not None else None,
+        "days_left": round(clock.limit_days - used, 2) if clock and used is not None else None,
+        "light": standing.light,
+        "light_words": LIGHT_WORDS[standing.light],
+        "failed_tasks": list(standing.failed_tasks),
+        "decision": ({"task_id": decision.task_id, "map_index": decision.map_index, "subject": decision.subject}
+                     if decision else None),
+    }
+
+
+def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal: WorkingCalendar,
+              limits: Mapping[str, float], org: Organisation) -> list[dict[str, Any]]:
+    """One row per open request, the worst first."""
+    return [open_row(s, facts, now, cal) for s in standings(runs, facts, now, cal, limits, org)]
 
 
 def outcome(run: RunRecord) -> tuple[str, steps.Step | None]:
@@ -480,28 +514,33 @@ def known_units(runs: Iterable[RunRecord], inventory: Iterable[Mapping[str, Any]
     return (units | set(suggestions)) - {""}
 
 
-def filter_rows(rows: Iterable[dict[str, Any]], *, unit: str | None = None, step: int | None = None,
-                person: str | None = None) -> list[dict[str, Any]]:
-    """Rows of one unit, at one step, or waiting for one person (any combination)."""
-    return [r for r in rows
-            if (unit is None or r["unit"] == unit)
-            and (step is None or r.get("step") == step)
-            and (person is None or any(a["id"] == person for a in r.get("actors", ())))]
+def _unit(run: RunRecord) -> str:
+    return str(run.conf.get("agency", ""))
 
 
 def board(runs: Sequence[RunRecord], facts: ProjectFacts, servers: ServerFacts,
           inventory: Sequence[Mapping[str, Any]], now: datetime, cal: WorkingCalendar,
           limits: Mapping[str, float], org: Organisation, *, unit: str | None = None, step: int | None = None,
-          person: str | None = None) -> dict[str, Any]:
-    """The board's three tables; the open requests filtered, the closed ones by unit only."""
-    opened = open_rows(runs, facts, now, cal, limits, org)
-    closed = closed_rows(runs, facts, now)
+          person: str | None = None, page: int = 1, per_page: int | None = None) -> dict[str, Any]:
+    """The board's three tables: the open requests filtered and shown a page at a time (the worst first), the
+    closed ones by unit only. The counts are of every open request, whatever the filters and the page."""
+    per_page = per_page or PAGE_SIZE
+    standing = standings(runs, facts, now, cal, limits, org)
+    matching = [s for s in standing
+                if (unit is None or _unit(s.run) == unit)
+                and (step is None or (s.step is not None and s.step.number == step))
+                and (person is None or any(a["id"] == person for a in s.actors))]
+    shown = matching[(page - 1) * per_page: page * per_page]
     return {
         "now": now.isoformat(),
         "now_thai": thai_date_short(now),
-        "open": filter_rows(opened, unit=unit, step=step, person=person),
-        "open_total": len(opened),
-        "closed": filter_rows(closed, unit=unit),
+        "open": [open_row(s, facts, now, cal) for s in shown],
+        "open_total": len(standing),
+        "open_matching": len(matching),
+        "page": page,
+        "pages": max(1, -(-len(matching) // per_page)),
+        "per_page": per_page,
+        "closed": [r for r in closed_rows(runs, facts, now) if unit is None or r["unit"] == unit],
         "servers": [s for s in server_rows(inventory, servers, now) if unit is None or s["unit"] == unit],
-        "counts": {lt: sum(1 for r in opened if r["light"] == lt) for lt in (GREEN, AMBER, RED, FAILED)},
+        "counts": {lt: sum(1 for s in standing if s.light == lt) for lt in (GREEN, AMBER, RED, FAILED)},
     }
