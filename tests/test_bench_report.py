@@ -163,5 +163,31 @@ def test_a_missed_target_quotes_the_cause_its_benchmark_recorded(results: Path) 
     celery = {**figures()["decision_celery"], "cause": "the Celery worker's pick-up: 0.4 s a task (profiled)"}
     write(results, "decision_celery", celery)
     closing = write_report(BENCHMARKS).read_text(encoding="utf-8").split("## Closing note")[1]
-    assert "Profiled cause: the Celery worker's pick-up" in closing
+    assert "Where the time goes: the Celery worker's pick-up" in closing
     assert "records no profiled cause" in closing  # the other misses (burst, archive script) recorded none
+
+
+def test_a_missed_target_says_which_measured_part_holds_the_difference(results: Path) -> None:
+    """Without a recorded cause, a miss is explained from the parts its raw file measured: the decision's two
+    halves, each Airflow task of a step against its by-hand twin, the board's own Server-Timing."""
+    data = figures()
+    data["decision_celery"]["breakdown"] = {
+        "request": {"to_decision_end": spread(1.1), "to_next_start": spread(1.1)},
+        "baseline": {"to_decision_end": spread(0.8), "to_next_start": spread(0.3)}}
+    data["request_timing"]["steps"]["restore_archive"].update(ratio_median=2.5, airflow_running_s=spread(11.0))
+    data["request_timing"]["runs"] = [{"kind": "archive", "tasks_s": {"restore_file.restore_archive": 6.0,
+                                                                      "restore_file.verify_archive": 5.0},
+                                       "by_hand_openssl_s": 4.0, "by_hand_sha256sum_s": 5.0}]
+    data["waiting"]["board"].update(ratio_p95=2.0, board_server_timing_s={
+        "airflow": spread(0.05), "rows": spread(0.013), "project": spread(0.005)})
+    for name, raw in data.items():
+        write(results, name, raw)
+    closing = write_report(BENCHMARKS).read_text(encoding="utf-8").split("## Closing note")[1]
+    celery = next(line for line in closing.splitlines() if "CeleryExecutor" in line)
+    assert "median 1.10 s against 0.30 s (+0.80 s)" in celery, celery
+    archive = next(line for line in closing.splitlines() if "Restore File (archive) (Airflow tasks)" in line)
+    assert "`restore_file.restore_archive` 6.00 s against 4.00 s by hand" in archive, archive
+    assert "`restore_file.verify_archive` 5.00 s, work the by-hand command does not do" in archive
+    assert "hand-overs between the tasks 1.00 s" in archive
+    board = next(line for line in closing.splitlines() if "against Airflow's run list" in line)
+    assert "reading Airflow's database 50 ms, drawing the rows 13 ms" in board, board

@@ -6,11 +6,14 @@ Targets are decided here and only here (issue 14). The report refuses to mix raw
 commits or machines (`MixedRuns`) unless `allow_mixed`; then every figure not from the majority run is
 marked "†from run X at commit Y". A benchmark with no raw file is listed with the reason its runner
 recorded; a key a raw file lacks reads "not measured". A benchmark may record a `cause` (top level, or per
-step) for a missed target: the closing note quotes it.
+step) for a missed target: the closing note quotes it; without one, `causes.py` says which part the raw file
+measured (a decision's two halves, each task against its by-hand twin, the board's Server-Timing) holds the
+difference.
 
 - provenance.py: which run, commit and machine each raw file comes from; the refusal to mix;
 - doc.py: the report being written (citations, marks, targets) and number formatting;
-- sections.py: one function per section, and the targets table and closing note.
+- sections.py: one function per section, and the targets table and closing note;
+- causes.py: where a missed target's extra time goes, from its raw file's measured parts.
 """
 
 from __future__ import annotations

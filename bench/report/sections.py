@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench.report import causes
 from bench.report.doc import (
     NOT_MEASURED,
     Doc,
@@ -72,7 +73,8 @@ def decisions(doc: Doc) -> str:
             size += ", cut by the time bound"
         said = doc.target(figure, target, name, f"median {s(median(req))} ({x(rm)}), p95 {s(p95(req))} ({x(rp)})",
                           f"median {s(median(base))}, p95 {s(p95(base))}", ok, size=f"{size}; baseline alike",
-                          cause=doc.cause(name, "decision_open") if open_size else "")
+                          cause=(doc.cause(name, "decision_open") if open_size else doc.cause(name))
+                          or causes.decision(d))
         rows.append(f"| {mode} | {size} | {s(median(req))} / {s(p95(req))} | {s(median(base))} / {s(p95(base))} | "
                     f"{x(rm)} / {x(rp)} | {said} | {doc.cite(name)} |")
         failed = get(d, "failed_tasks")
@@ -104,7 +106,8 @@ def parse_time(doc: Doc) -> str:
     rounds = get(d, "rounds")
     size = f"{rounds} parses of each file" if rounds else None
     said = doc.target(figure, target, "parse_time", f"{_ms(get(req, 'per_task_ms'))} a task ({x(per)})",
-                      f"{_ms(get(base, 'per_task_ms'))} a task", per <= PARSE_RATIO, size=size)
+                      f"{_ms(get(base, 'per_task_ms'))} a task", per <= PARSE_RATIO, size=size,
+                      cause=doc.cause("parse_time") or causes.parse(d))
     return (f"From {doc.cite('parse_time')}:\n\n| DAG | dag id | tasks | median parse | p95 | median per task |\n"
             "|---|---|---|---|---|---|\n"
             + row("the request DAG", req) + "\n" + row("Airflow's HITL example (baseline)", base) + "\n\n"
@@ -137,7 +140,8 @@ def request_timing(doc: Doc) -> str:
         command = get(step, "by_hand_command") or "not recorded"
         said = doc.target(figure + " (Airflow tasks)", target, "request_timing",
                           f"{s(median(airflow))} ({x(r)})", f"{s(median(hand))}: `{command}`", r <= STEP_RATIO,
-                          size=_size_of(d), cause=doc.cause("request_timing", "steps", key))
+                          size=_size_of(d),
+                          cause=doc.cause("request_timing", "steps", key) or causes.step(d, key))
         rows.append(f"| {figure} | {spread_text(airflow)} | {spread_text(hand)} | {cell(f'`{command}`')} | {x(r)} | "
                     f"{said} |")
         running = median(get(step, "airflow_running_s"))
@@ -418,7 +422,8 @@ def board(doc: Doc) -> str:
             d, "error") else "") + ")." if d else ".") + "\n")
     doc.target("board data p95", f"≤ {BOARD_P95_S * 1000:.0f} ms", source, ms(bp), "–", bp <= BOARD_P95_S, size=size)
     said = doc.target("board data p95 against Airflow's run list", f"≤ {BOARD_RATIO}×", source, f"{x(r)}",
-                      f"Airflow's run list p95 {ms(p95(a))}", r <= BOARD_RATIO, size=size)
+                      f"Airflow's run list p95 {ms(p95(a))}", r <= BOARD_RATIO, size=size,
+                      cause=doc.cause(source, "board") or causes.board(d))
     timing = obj(get(d, "board_server_timing_s"))
     parts = ", ".join(f"{k} {ms(median(v))}" for k, v in timing.items()) if isinstance(timing, dict) else ""
     page = (f" (its first page: {get(d, 'open_on_page')} of them, the worst first, and the counts of all)"
@@ -520,7 +525,8 @@ def closing(doc: Doc) -> str:
         baseline = "" if t.baseline in ("–", "") else f", baseline {t.baseline}"
         line = f"- {t.figure} ({t.target}; {t.size}): {t.measured}{baseline}: {outcome} ({doc.cite(*t.sources)})."
         if t.ok is False:
-            line += (f" Profiled cause: {t.cause}" if t.cause else
-                     " The raw file records no profiled cause (`cause`): profile before naming one.")
+            line += (f" Where the time goes: {t.cause}" if t.cause else
+                     " The raw file measures no breakdown of this figure and records no profiled cause (`cause`): "
+                     "profile before naming one.")
         lines.append(line)
     return "\n".join(lines) + "\n"
