@@ -701,6 +701,10 @@ def test_an_smtp_outage_delays_the_notices_not_the_request(airflow_stack, data_d
     assert len(decisions) == 1  # the director's, queued while the server was down
 
 
+#: A decision task whose process has handed it over and exited: what "waiting for a person" is to Airflow.
+HANDED_OVER = {"awaiting_input", "deferred"}
+
+
 def test_waiting_decisions_survive_a_killed_scheduler(airflow_stack, data_dir: str) -> None:
     """The scheduler is SIGKILLed while requests wait for the director; after it restarts, every
     decision is still answerable and every request ends as its answer says.
@@ -718,6 +722,13 @@ def test_waiting_decisions_survive_a_killed_scheduler(airflow_stack, data_dir: s
     while (waiting := waiting_in(admin, steps.DIRECTOR_DECISION, set(run_ids))) != set(run_ids):
         assert time.monotonic() < deadline, f"{len(waiting)}/{count} waiting"
         time.sleep(2)
+    # Waiting means handed over: the decision's form is written a moment before its task process defers
+    # and exits. A process still running dies with the scheduler (LocalExecutor's workers are its children)
+    # and Airflow finds it only after its heartbeat timeout (5 min): a crash mid-task, not this drill.
+    while (busy := [r for r in run_ids
+                    if task_states(admin, r).get(steps.DIRECTOR_DECISION) not in HANDED_OVER]):
+        assert time.monotonic() < deadline, f"{len(busy)}/{count} decision tasks not yet handed over"
+        time.sleep(1)
     airflow_stack.kill_and_restart("scheduler")
     for run_id in run_ids:
         status, body = respond(director, run_id, REJECT, {"reason": "ทดสอบการกู้คืนระบบ", "sub_units": []})
