@@ -10,7 +10,7 @@ All the board's data access is here, behind three readers:
   at step 4 and the receipt numbers (เลขรับ);
 * `server_facts(eng)` — the freshness watch's policies, latest checks and open incidents.
 
-Everything else is pure (`open_rows`, `closed_rows`, `server_rows`: records and a clock in, rows out),
+Everything else is pure (`standings`, `open_row`, `closed_rows`, `server_rows`: records and a clock in, rows out),
 so the tests compute the same rows from seeded records without a server. Times are instants (UTC)
 in the records and Bangkok time in the rows (`sb87.timekeeping.thai_dates`).
 """
@@ -316,6 +316,11 @@ def light(clock: StepClock | None, now: datetime, cal: WorkingCalendar, failed: 
     return AMBER if cal.fraction_used(clock.started, clock.limit_days, now) >= WARN_AT else GREEN
 
 
+def _unit(conf: Mapping[str, Any]) -> str:
+    """The requesting unit, as the trigger form names it."""
+    return str(conf.get("agency", ""))
+
+
 def _memo(conf: Mapping[str, Any]) -> dict[str, Any]:
     memo_date = conf.get("memo_date")
     try:
@@ -323,7 +328,7 @@ def _memo(conf: Mapping[str, Any]) -> dict[str, Any]:
     except ValueError:
         memo_thai = str(memo_date)
     return {
-        "unit": str(conf.get("agency", "")),
+        "unit": _unit(conf),
         "memo_no": str(conf.get("memo_no", "")),
         "memo_date": memo_date,
         "memo_date_thai": memo_thai,
@@ -406,12 +411,6 @@ def open_row(standing: Standing, facts: ProjectFacts, now: datetime, cal: Workin
     }
 
 
-def open_rows(runs: Iterable[RunRecord], facts: ProjectFacts, now: datetime, cal: WorkingCalendar,
-              limits: Mapping[str, float], org: Organisation) -> list[dict[str, Any]]:
-    """One row per open request, the worst first."""
-    return [open_row(s, facts, now, cal) for s in standings(runs, facts, now, cal, limits, org)]
-
-
 def outcome(run: RunRecord) -> tuple[str, steps.Step | None]:
     """How a closed request ended: completed, rejected (the rejection memo went out), or failed (at which step)."""
     states = {t["task_id"]: t.get("state") for t in run.tasks}
@@ -479,7 +478,7 @@ def server_rows(inventory: Iterable[Mapping[str, Any]], facts: ServerFacts, now:
         rows.append({
             "server_id": sid,
             "hostname": entry.get("hostname", ""),
-            "unit": entry.get("agency", ""),
+            "unit": _unit(entry),
             "schedule": policy.get("schedule") if policy else None,
             "policy_run_id": policy.get("run_id") if policy else None,
             "state": state,
@@ -510,12 +509,8 @@ def server_rows(inventory: Iterable[Mapping[str, Any]], facts: ServerFacts, now:
 def known_units(runs: Iterable[RunRecord], inventory: Iterable[Mapping[str, Any]],
                 suggestions: Iterable[str] = ()) -> set[str]:
     """Units a filter may name: those of the requests on the board, of the inventory, and the form's suggestions."""
-    units = {str(r.conf.get("agency", "")) for r in runs} | {str(e.get("agency", "")) for e in inventory}
+    units = {_unit(r.conf) for r in runs} | {_unit(e) for e in inventory}
     return (units | set(suggestions)) - {""}
-
-
-def _unit(run: RunRecord) -> str:
-    return str(run.conf.get("agency", ""))
 
 
 def board(runs: Sequence[RunRecord], facts: ProjectFacts, servers: ServerFacts,
@@ -527,7 +522,7 @@ def board(runs: Sequence[RunRecord], facts: ProjectFacts, servers: ServerFacts,
     per_page = per_page or PAGE_SIZE
     standing = standings(runs, facts, now, cal, limits, org)
     matching = [s for s in standing
-                if (unit is None or _unit(s.run) == unit)
+                if (unit is None or _unit(s.run.conf) == unit)
                 and (step is None or (s.step is not None and s.step.number == step))
                 and (person is None or any(a["id"] == person for a in s.actors))]
     shown = matching[(page - 1) * per_page: page * per_page]
