@@ -32,9 +32,10 @@ def decision(d: dict[str, Any] | None) -> str:
         if _gap(ours, theirs) is None:
             return ""
         said.append(f"{what}: median {s(ours)} against {s(theirs)} (+{s(_gap(ours, theirs))})")
-    return ("measured halves of the figure (`breakdown`): " + "; ".join(said) + ". The request's run has 39 task "
-            "instances for the scheduler to weigh where the baseline's has 2, and its decision task resumes by "
-            "loading the 39-task DAG file (see *DAG parse time*).")
+    return ("measured halves of the figure (`breakdown`): " + "; ".join(said) + ". The request's run has every "
+            "task instance of the request DAG for the scheduler to weigh (their number: *DAG parse time*) where the "
+            "baseline's has a decision and one task, and its decision task resumes by loading the request DAG's "
+            "file.")
 
 
 def parse(d: dict[str, Any] | None) -> str:
