@@ -329,8 +329,9 @@ def test_the_sql_step_of_a_task_is_the_step_that_owns_it(tmp_path: Path) -> None
 
 
 def summed_up(run: data.RunRecord) -> data.RunRecord:
-    """What `data.airflow_runs` reads of a run: per step, first start, last end, at work if any task is, ended
-    if all are (as its SQL sums them); then the failed task instances and step 7's memo tasks as they are."""
+    """What `data.airflow_runs` reads of a run: per step reached (started, or at work), first start, last end,
+    at work if any task is, ended if all are (as its SQL sums them); then the failed task instances and step
+    7's memo tasks that have a state, as they are."""
     by_step: dict[int, list[dict[str, Any]]] = {}
     for t in run.tasks:
         if (step := steps.step_of(t["task_id"])) is not None:
@@ -343,8 +344,10 @@ def summed_up(run: data.RunRecord) -> data.RunRecord:
         number, min((s for t in mine if (s := instant(t.get("start_date")))), default=None),
         max((e for t in mine if (e := instant(t.get("end_date")))), default=None),
         any(t.get("state") in data.ACTIVE_TASK_STATES for t in mine),
-        all(t.get("state") in TERMINAL_STATES for t in mine)) for number, mine in sorted(by_step.items())]
-    tasks += [t for t in run.tasks if t.get("state") in data.FAILED_TASK_STATES or t["task_id"] in steps.RESULT.tasks]
+        all(t.get("state") in TERMINAL_STATES for t in mine)) for number, mine in sorted(by_step.items())
+        if any(t.get("start_date") or t.get("state") in data.ACTIVE_TASK_STATES for t in mine)]
+    tasks += [t for t in run.tasks if t.get("state") in data.FAILED_TASK_STATES
+              or (t["task_id"] in steps.RESULT.tasks and t.get("state") is not None)]
     return data.RunRecord(run.run_id, run.state, run.conf, run.started, run.ended, tuple(tasks), run.waiting)
 
 
