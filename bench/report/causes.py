@@ -105,6 +105,6 @@ def board(d: dict[str, Any] | None) -> str:
         return ""
     return (f"measured by the board itself (`Server-Timing`, medians): reading Airflow's database {ms(read)}, "
             f"drawing the rows {ms(rows)}, the project database {ms(project)}; Airflow's whole run list took "
-            f"{ms(baseline)}. To rank the worst first the board reads every one of the "
-            f"{get(d, 'open_on_board')} open requests' runs, the per-step sums of their task instances and their "
-            f"waiting decisions, where the run list reads one page of {get(d, 'open_on_page') or 100} runs.")
+            f"{ms(baseline)}. To rank the worst first the board takes a fingerprint of every one of the "
+            f"{get(d, 'open_on_board')} open requests' runs (and reads again those that changed), where the run "
+            f"list reads one page of {get(d, 'open_on_page') or 100} runs.")

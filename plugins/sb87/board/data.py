@@ -17,13 +17,13 @@ in the records and Bangkok time in the rows (`sb87.timekeeping.thai_dates`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, false, func, or_, select
+from sqlalchemy import case, false, func, or_, select, true
 from sqlalchemy.engine import Engine
 
 from sb87 import steps
@@ -106,10 +106,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
-                 since: datetime | None = None) -> list[RunRecord]:
+def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID, since: datetime | None = None,
+                 run_ids: Collection[str] | None = None) -> list[RunRecord]:
     """Open runs of the request DAG, and those started or closed since `since` (default: `CLOSED_DAYS`
-    ago), with their steps' task instances summed up and their waiting decisions.
+    ago), with their steps' task instances summed up and their waiting decisions; of these only, when
+    `run_ids` names some.
 
     A run's `tasks` here are one summary per step it has reached (`_step_summary`), then every failed task
     instance and the step-7 memo tasks that have a state, as they are: all the board reads of them. Reading every
@@ -119,9 +120,9 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
     from airflow.models.hitl import HITLDetail
     from airflow.models.taskinstance import TaskInstance as TI
 
-    since = since or now - timedelta(days=CLOSED_DAYS)
-    wanted = (DagRun.dag_id == dag_id) & (DagRun.state.in_(OPEN_RUN_STATES) | (DagRun.end_date >= since)
-                                          | (DagRun.start_date >= since))
+    wanted = _wanted(dag_id, since or now - timedelta(days=CLOSED_DAYS))
+    if run_ids is not None:
+        wanted &= DagRun.run_id.in_(run_ids)
     of_wanted = (DagRun.dag_id == TI.dag_id) & (DagRun.run_id == TI.run_id)
     runs = session.execute(select(DagRun.run_id, DagRun.state, DagRun.start_date, DagRun.queued_at, DagRun.end_date,
                                   *(DagRun.conf[name] for name in CONF_FIELDS)).where(wanted)).all()
@@ -148,7 +149,8 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
     hitl_rows = session.execute(
         select(TI.run_id, TI.task_id, TI.map_index, HITLDetail.assignees, HITLDetail.subject, HITLDetail.created_at)
         .join(HITLDetail, HITLDetail.ti_id == TI.id)
-        .where(TI.dag_id == dag_id, TI.state == "awaiting_input", HITLDetail.responded_at.is_(None))
+        .where(TI.dag_id == dag_id, TI.state == "awaiting_input", HITLDetail.responded_at.is_(None),
+               TI.run_id.in_(run_ids) if run_ids is not None else true())
     ).all()
     for h in hitl_rows:
         ids = tuple(str(u.get("id")) for u in h.assignees or () if isinstance(u, Mapping))
@@ -158,62 +160,69 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID,
                       tuple(tasks.get(r.run_id, ())), tuple(waiting.get(r.run_id, ()))) for r in runs]
 
 
-def change_fingerprint(session: Any, dag_id: str = steps.DAG_ID) -> tuple[int, ...] | None:
-    """A fingerprint of everything `airflow_runs` reads: the request DAG's runs (state and times), their task
-    instances (state and times) and the decisions asked and answered. It changes when any of them does, and
-    not with a running task's heartbeat. One pass over the task instances' rows without sorting or grouping
-    them, a fifth of what `airflow_runs` costs (bench/board.py). None on a database other than PostgreSQL,
-    where the board reads everything every time."""
+def _wanted(dag_id: str, since: datetime) -> Any:
+    """SQL: the runs the board shows: open ones, and those started or closed since `since`."""
+    from airflow.models.dagrun import DagRun
+
+    return (DagRun.dag_id == dag_id) & (DagRun.state.in_(OPEN_RUN_STATES) | (DagRun.end_date >= since)
+                                        | (DagRun.start_date >= since))
+
+
+def _summed(*columns: Any) -> Any:
+    """SQL: every row's hash of these columns, summed. A change to any one row changes the sum (but for a
+    1-in-2³² collision)."""
+    return func.coalesce(func.sum(func.hashtext(func.concat_ws("|", *columns))), 0)
+
+
+def run_fingerprints(session: Any, now: datetime, dag_id: str = steps.DAG_ID) -> dict[str, tuple[int, int]]:
+    """A fingerprint of each run `airflow_runs` reads, of everything it reads of it: the run's state and
+    times, its task instances' states and times, its decisions asked and answered. It changes when any of
+    them does, and not with a running task's heartbeat. PostgreSQL only (`hashtext`)."""
     from airflow.models.dagrun import DagRun
     from airflow.models.hitl import HITLDetail
     from airflow.models.taskinstance import TaskInstance as TI
 
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-
-    def summed(*columns: Any) -> Any:
-        # Every row's hash, summed: a change to any one row changes the sum (but for a 1-in-2³² collision).
-        return func.coalesce(func.sum(func.hashtext(func.concat_ws("|", *columns))), 0)
-
-    row = session.execute(select(
-        select(summed(TI.run_id, TI.task_id, TI.map_index, TI.state, TI.start_date, TI.end_date))
-        .where(TI.dag_id == dag_id).scalar_subquery(),
-        select(summed(DagRun.run_id, DagRun.state, DagRun.start_date, DagRun.queued_at, DagRun.end_date))
-        .where(DagRun.dag_id == dag_id).scalar_subquery(),
-        select(summed(HITLDetail.ti_id, HITLDetail.responded_at)).scalar_subquery(),
-    )).one()
-    return tuple(int(v) for v in row)
-
-
-@dataclass(frozen=True)
-class _Read:
-    fingerprint: tuple[int, ...]
-    at: datetime
-    runs: list[RunRecord]
+    tasks = (select(TI.run_id, _summed(TI.task_id, TI.map_index, TI.state, TI.start_date, TI.end_date,
+                                       HITLDetail.created_at, HITLDetail.responded_at).label("h"))
+             .outerjoin(HITLDetail, HITLDetail.ti_id == TI.id).where(TI.dag_id == dag_id)
+             .group_by(TI.run_id).subquery())
+    rows = session.execute(
+        select(DagRun.run_id, func.hashtext(func.concat_ws("|", DagRun.state, DagRun.start_date, DagRun.queued_at,
+                                                           DagRun.end_date)), tasks.c.h)
+        .outerjoin(tasks, tasks.c.run_id == DagRun.run_id)
+        .where(_wanted(dag_id, now - timedelta(days=CLOSED_DAYS))))
+    return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
 
 
 class ChangedRuns:
-    """`airflow_runs` for the board, read again only when Airflow's data has changed (`change_fingerprint`)
-    or the last read is `max_age` old. Nearly all of a request's working days are spent waiting for a
-    person, so most looks at the board find what the last look found; a look after a change reads it all.
-    One per api-server worker; the fingerprint is taken before the read, so a change during the read is
-    seen by the next look."""
+    """`airflow_runs` for the board, each run read again only when its fingerprint (`run_fingerprints`) has
+    changed, and all of them once the last whole read is `max_age` old. Nearly all of a request's working
+    days are spent waiting for a person, so a look at the board finds most runs as the last look found
+    them; it reads again the few that moved. One per api-server worker. Fingerprints are taken before the
+    read, so a run that changes during the read is read again by the next look. On a database other than
+    PostgreSQL it reads everything every time."""
 
     def __init__(self, max_age: timedelta = timedelta(minutes=1)) -> None:
         self.max_age = max_age
-        self._last: _Read | None = None
+        self._known: dict[str, tuple[tuple[int, int], RunRecord]] = {}
+        self._whole_read_at: datetime | None = None
 
-    def __call__(self, session: Any, now: datetime) -> tuple[list[RunRecord], bool]:
-        """The runs, and whether they were read again."""
-        fingerprint = change_fingerprint(session)
-        last = self._last
-        if fingerprint is not None and last is not None and last.fingerprint == fingerprint \
-                and timedelta(0) <= now - last.at < self.max_age:
-            return last.runs, False
-        runs = airflow_runs(session, now)
-        if fingerprint is not None:
-            self._last = _Read(fingerprint, now, runs)
-        return runs, True
+    def __call__(self, session: Any, now: datetime) -> tuple[list[RunRecord], int]:
+        """The runs, and how many of them were read again."""
+        if session.get_bind().dialect.name != "postgresql":
+            runs = airflow_runs(session, now)
+            return runs, len(runs)
+        prints = run_fingerprints(session, now)
+        at = self._whole_read_at
+        known = self._known if at is not None and timedelta(0) <= now - at < self.max_age else {}
+        changed = [r for r, f in prints.items() if r not in known or known[r][0] != f]
+        whole = len(changed) == len(prints)
+        fresh = {r.run_id: r for r in airflow_runs(session, now, run_ids=None if whole else changed)} if changed else {}
+        self._known = {r: (f, fresh[r] if r in fresh else known[r][1]) for r, f in prints.items()
+                       if r in fresh or r in known}
+        if whole:
+            self._whole_read_at = now
+        return [record for _, record in self._known.values()], len(changed)
 
 
 def _step_number(task_id: Any) -> Any:
