@@ -344,7 +344,8 @@ def summed_up(run: data.RunRecord) -> data.RunRecord:
         number, min((s for t in mine if (s := instant(t.get("start_date")))), default=None),
         max((e for t in mine if (e := instant(t.get("end_date")))), default=None),
         any(t.get("state") in data.ACTIVE_TASK_STATES for t in mine),
-        all(t.get("state") in TERMINAL_STATES for t in mine)) for number, mine in sorted(by_step.items())
+        all(t.get("state") in TERMINAL_STATES for t in mine), all(t.get("state") == "skipped" for t in mine))
+        for number, mine in sorted(by_step.items())
         if any(t.get("start_date") or t.get("state") in data.ACTIVE_TASK_STATES for t in mine)]
     tasks += [t for t in run.tasks if t.get("state") in data.FAILED_TASK_STATES
               or (t["task_id"] in steps.RESULT.tasks and t.get("state") is not None)]

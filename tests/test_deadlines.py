@@ -131,6 +131,23 @@ def test_a_step_whose_task_failed_is_summarised_as_failed_not_met() -> None:
     assert (row["step"], row["met"]) == ("restore_file", "failed")
 
 
+def test_a_step_skipped_whole_is_not_summarised_but_a_step_partly_skipped_is() -> None:
+    """A rejected request skips steps 3-6 at once, and Airflow stamps the skipped tasks with a start and an
+    end. Those steps did not happen: no "0.0 working days, met" row for them, which would also count as on
+    time in the monthly report. Step 7 skips the result memo and sends the rejection memo: it did happen."""
+    decided = RAISED + timedelta(hours=2)
+
+    def at(task_id: str, state: str, start: datetime, minutes: int = 0) -> dict:
+        return {"task_id": task_id, "state": state, "start_date": start.isoformat(),
+                "end_date": (start + timedelta(minutes=minutes)).isoformat()}
+
+    tasks = [at(steps.DIRECTOR_DECISION, "success", RAISED, 120),
+             at(steps.FIRST_BACKUP_TASK, "skipped", decided), at(steps.FIRST_RESTORE_TASK, "skipped", decided),
+             at(steps.NOTIFY_RESULT, "skipped", decided), at(steps.NOTIFY_REJECTION, "success", decided, 1)]
+    rows = summary_rows(step_clocks(tasks, LIMITS, CAL), decided + timedelta(hours=1), CAL)
+    assert [(r["step"], r["met"]) for r in rows] == [("director_decision", "met"), ("result_memo", "met")]
+
+
 def test_every_limit_in_the_organisation_file_names_a_step() -> None:
     from sb87.timekeeping.deadlines import limits_from_config
 

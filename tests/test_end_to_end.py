@@ -233,6 +233,10 @@ def test_rejection_mails_the_reason_and_skips_the_work(airflow_stack, data_dir: 
     # record says rejected with step 7 met, and the separate close never ran.
     assert states[steps.CLOSE_TASK] == "skipped"
     assert "สรุปเวลา:" in run["note"] and run["note"].index("rejection-memo.pdf") < run["note"].index("สรุปเวลา:")
+    # The summary lists the steps that happened: none of the skipped steps 3-6 as "0.0 working days, met".
+    summary = run["note"].split("สรุปเวลา:")[1]
+    assert "director_decision:" in summary and "result_memo:" in summary, summary
+    assert not any(f"{s.key}:" in summary for s in steps.STEPS if 3 <= s.number <= 6), summary
     entries = request_record.entries(_project_db(airflow_stack), run_id)
     [outcome] = [e for e in entries if e["kind"] == request_record.OUTCOME]
     assert outcome["detail"]["outcome"] == request_record.REJECTED

@@ -131,13 +131,15 @@ def airflow_runs(session: Any, now: datetime, dag_id: str = steps.DAG_ID, since:
     at_work = func.max(case((TI.state.in_(ACTIVE_TASK_STATES), 1), else_=0))
     for t in session.execute(
         select(TI.run_id, step_no, func.min(TI.start_date), func.max(TI.end_date), at_work,
-               func.min(case((TI.state.in_(TERMINAL_STATES), 1), else_=0)))
+               func.min(case((TI.state.in_(TERMINAL_STATES), 1), else_=0)),
+               func.min(case((TI.state == "skipped", 1), else_=0)))
         .join(DagRun, of_wanted).where(wanted, step_no.is_not(None)).group_by(TI.run_id, step_no)
         # A step not reached yet (no start, nothing at work) has no clock and is nowhere: not summed up.
         .having(func.min(TI.start_date).is_not(None) | (at_work == 1))
     ).all():
-        run_id, number, started, ended, active, done = t
-        tasks.setdefault(run_id, []).append(_step_summary(number, started, ended, bool(active), bool(done)))
+        run_id, number, started, ended, active, done, skipped = t
+        tasks.setdefault(run_id, []).append(_step_summary(number, started, ended, bool(active), bool(done),
+                                                          bool(skipped)))
     for t in session.execute(
         select(TI.run_id, TI.task_id, TI.map_index, TI.state, TI.start_date, TI.end_date)
         .join(DagRun, of_wanted)
@@ -237,12 +239,12 @@ def _step_number(task_id: Any) -> Any:
 
 
 def _step_summary(number: int, started: datetime | None, ended: datetime | None, active: bool,
-                  done: bool) -> dict[str, Any]:
+                  done: bool, skipped: bool = False) -> dict[str, Any]:
     """One step's task instances as one task instance: started with the first, ended with the last once all
-    have ended, at work while any is; what `step_clocks` and `current_step` read of them."""
+    have ended, at work while any is, skipped when all were; what `step_clocks` and `current_step` read of them."""
     step = steps.STEPS[number - 1]
     return {"task_id": step.tasks[0] if step.tasks else f"{step.group}.*", "map_index": -1,
-            "state": "running" if active else "success" if done else None,
+            "state": "running" if active else "skipped" if skipped else "success" if done else None,
             "start_date": _iso(_aware(started)), "end_date": _iso(_aware(ended))}
 
 

@@ -53,13 +53,16 @@ def _instant(value: str | None) -> datetime | None:
 def step_clocks(
     tasks: Iterable[Mapping[str, Any]], limits: Mapping[str, float], cal: WorkingCalendar
 ) -> list[StepClock]:
-    """The clock of every step of one run that has started (task instances as the REST API gives them)."""
+    """The clock of every step of one run that has started and was not skipped whole (task instances as the
+    REST API gives them)."""
     clocks = []
     tasks = list(tasks)
     for step in limited_steps():
         if step.limit_key not in limits:
             continue
         mine = [t for t in tasks if step.owns(t["task_id"])]
+        if mine and all(t.get("state") == "skipped" for t in mine):
+            continue  # skipped whole (steps 3-6 of a rejected request): it did not happen, so it has no clock
         starts = [s for t in mine if (s := _instant(t.get("start_date")))]
         if not starts:
             continue
