@@ -158,7 +158,7 @@ def round_the_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SB87_CONFIG", str(path))
 
 
-def client_as(user_id: str, eng: Any) -> TestClient:
+def seeded_app(user_id: str, eng: Any) -> Any:
     """The board's own app and routes, with the seed behind its data dependency and `user_id` logged in."""
     app = create_app()
     runs = seeded_runs()
@@ -166,7 +166,11 @@ def client_as(user_id: str, eng: Any) -> TestClient:
               "servers": data.server_facts(eng), "inventory": INVENTORY}
     app.dependency_overrides[board_app.viewer] = lambda: organisation().person(user_id)
     app.dependency_overrides[board_app.loaded_board] = lambda: loaded
-    return TestClient(app)
+    return app
+
+
+def client_as(user_id: str, eng: Any) -> TestClient:
+    return TestClient(seeded_app(user_id, eng))
 
 
 def roster_person(user_id: str) -> dict[str, str]:
