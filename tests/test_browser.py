@@ -239,12 +239,15 @@ def test_staff_file_the_sample_request_through_the_trigger_form(
     page.goto(f"{airflow_stack.api_url}/dags/{steps.DAG_ID}")
     page.get_by_role("button", name="Trigger").first.click()
     dialog = page.get_by_role("dialog")
+    # `expect` waits for the form to draw (the JSON editors render a moment after a section opens; an
+    # immediate `is_visible()` once found the servers' editor still empty under CI load).
+    seen = playwright_api.expect
     for section in ("หนังสือร้องขอ (บันทึกข้อความ)", "หน่วยงานผู้ร้องขอ", "บริการที่ขอ", "ใช้ระบบสำรองข้อมูล",
                     "ขอ Restore File"):
-        assert dialog.get_by_role("button", name=section, exact=True).is_visible(), section
+        seen(dialog.get_by_role("button", name=section, exact=True)).to_be_visible(timeout=15_000)
     dialog.get_by_role("button", name="ใช้ระบบสำรองข้อมูล", exact=True).click()
-    assert dialog.get_by_text("เครื่อง Server ที่ฝาก").is_visible()
-    assert dialog.get_by_text('"fileserver01"').is_visible()
+    seen(dialog.get_by_text("เครื่อง Server ที่ฝาก")).to_be_visible(timeout=15_000)
+    seen(dialog.get_by_text('"fileserver01"')).to_be_visible(timeout=15_000)
     assert "$schema" not in dialog.inner_text() and "draft-07" not in dialog.inner_text()
     page.screenshot(path=artifacts / "staff_somchai-02-trigger-form.png", full_page=True)
     dialog.get_by_role("button", name="Trigger", exact=True).click()
