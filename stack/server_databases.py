@@ -9,8 +9,11 @@ The set-up (scripts/machine_services.sh) starts a server that is down; the stack
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,6 +75,25 @@ class ServerPostgres:
             with conn.cursor() as cur:
                 for logical in DATABASES:
                     cur.execute(f'DROP DATABASE IF EXISTS "{self.database(logical)}" WITH (FORCE)')
+        finally:
+            conn.close()
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str, server_url: str = DEFAULT_PG_SERVER) -> Iterator[str]:
+    """A database of its own on the machine's PostgreSQL server (`<prefix>_<random>`), for tests: its
+    SQLAlchemy URL, then dropped (open connections too) on the way out."""
+    server = ServerPostgres(server_url, Path("."))
+    require_server(server.host, server.port, "PostgreSQL")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    create_databases(server.host, server.port, server.user, [name])
+    try:
+        yield f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/{name}"
+    finally:
+        conn = server._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             conn.close()
 

@@ -23,8 +23,7 @@ import pytest
 from sb87.settings import DEFAULT_CONFIG_FILE
 from stack import Stack, free_ports, read_mail
 from stack.embedded import throwaway_home
-from stack.postgres import create_databases
-from stack.server_databases import require_server
+from stack.server_databases import scratch_database
 
 DIRECTOR_LIMIT_DAYS = 0.0005  # of a 24-hour working day: 43.2 s
 
@@ -111,23 +110,13 @@ def machine_postgres() -> Iterator[str]:
     Production runs the project's database on a real PostgreSQL server; these tests prove the
     register on one. The database is created for the session and dropped afterwards.
     """
-    import uuid
+    with scratch_database("sb87_test") as url:
+        try:
+            yield url
+        finally:
+            from sb87.records import store
 
-    import psycopg2
-
-    require_server("127.0.0.1", 5432, "PostgreSQL")
-    name = f"sb87_test_{uuid.uuid4().hex[:8]}"
-    create_databases("127.0.0.1", 5432, "postgres", [name])
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        from sb87.records import store
-
-        store.engine.cache_clear()
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+            store.engine.cache_clear()
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 
 from sb87 import steps
 from sb87.board import data
-from stack.postgres import create_databases
-from stack.server_databases import require_server
+from stack.server_databases import scratch_database
 
 NOW = datetime(2026, 9, 17, 3, 0, tzinfo=UTC)
 
@@ -28,24 +27,17 @@ NOW = datetime(2026, 9, 17, 3, 0, tzinfo=UTC)
 @pytest.fixture
 def airflow_db() -> Iterator[Any]:
     """Airflow's tables in a database of their own, dropped afterwards."""
-    import psycopg2
     from airflow.models import import_all_models
     from airflow.models.dagrun import DagRun
 
-    require_server("127.0.0.1", 5432, "PostgreSQL")
-    name = f"sb87_airflow_{uuid.uuid4().hex[:8]}"
-    create_databases("127.0.0.1", 5432, "postgres", [name])
-    eng = create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}")
-    try:
-        import_all_models()
-        DagRun.metadata.create_all(eng)
-        yield eng
-    finally:
-        eng.dispose()
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-        admin.autocommit = True
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database("sb87_airflow") as url:
+        eng = create_engine(url)
+        try:
+            import_all_models()
+            DagRun.metadata.create_all(eng)
+            yield eng
+        finally:
+            eng.dispose()
 
 
 def file_run(session: Session, run_id: str, started: datetime) -> dict[str, uuid.UUID]:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 from sb87.notices import outbox
 from sb87.records import store
 from sb87.settings import organisation
+from stack.server_databases import scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SENDER = "ศูนย์เทคโนโลยีสารสนเทศ <itc-noreply@doh.example.go.th>"
@@ -112,19 +113,11 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def pg_url(machine_postgres: str) -> Iterator[str]:
     """A database of its own on the machine's PostgreSQL: a sweep sees this test's notices only."""
-    import psycopg2
-
-    name = f"sb87_outbox_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    try:
-        yield url
-    finally:
-        store.engine(url).dispose()
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database("sb87_outbox") as url:
+        try:
+            yield url
+        finally:
+            store.engine(url).dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
